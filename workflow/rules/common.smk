@@ -1,0 +1,85 @@
+# Helpers shared by the rules: config validation, cohort lookups, output lists.
+import json
+from pathlib import Path
+
+import pandas as pd
+from snakemake.utils import validate
+
+from brainaug.config import check_config
+
+
+validate(config, schema="../../config/schema.yaml", set_default=True)
+check_config(config)
+
+RESULTS = Path(config["results_dir"])
+CLASSES = list(config["data"]["classes"])
+N_FOLDS = int(config["cv"]["n_folds"])
+FOLDS = list(range(N_FOLDS))
+STRATEGIES = list(config["strategies"])
+
+
+wildcard_constraints:
+    scan=r"[A-Za-z0-9_\-\.]+",
+    fold=r"\d+",
+    strategy=r"[A-Za-z0-9_\-]+",
+
+
+def res(stage, key, default=None):
+    """Per-stage resource from config["resources"], so a profile need not know the rules."""
+    return config["resources"].get(stage, {}).get(key, default)
+
+
+def cohort_source_input(wildcards):
+    data = config["data"]
+    if data["source"] == "synthetic":
+        return {"bids": str(RESULTS / "synthetic_cohort")}
+    if data["source"] == "bids":
+        return {"bids": data["bids_dir"]}
+    return {"manifest": data["manifest"]}
+
+
+def scans():
+    """Scan IDs from the validated cohort table (available once the checkpoint ran)."""
+    table = checkpoints.cohort.get().output.table
+    return pd.read_csv(table, sep="\t", dtype=str)["scan_id"].tolist()
+
+
+def scan_image(wildcards):
+    table = checkpoints.cohort.get().output.table
+    cohort = pd.read_csv(table, sep="\t", dtype=str).set_index("scan_id")
+    return cohort.loc[wildcards.scan, "image"]
+
+
+def preprocessed_volumes(wildcards):
+    return expand(str(RESULTS / "preprocessed" / "{scan}.nii.gz"), scan=scans())
+
+
+def qc_rows(wildcards):
+    return expand(str(RESULTS / "qc" / "{scan}.json"), scan=scans())
+
+
+def synthetic_input(wildcards):
+    """A strategy that uses no synthetic volumes does not wait for the GAN."""
+    if float(config["strategies"][wildcards.strategy]["synthetic_share"]) > 0:
+        return str(RESULTS / "gan" / f"fold{wildcards.fold}" / "synthetic.npz")
+    return []
+
+
+def gan_checkpoint_dir(wildcards):
+    """Outside the rule's outputs: Snakemake deletes outputs of failed jobs, not this."""
+    return str(RESULTS / "checkpoints" / "gan" / f"fold{wildcards.fold}")
+
+
+def classifier_outputs(name):
+    return expand(str(RESULTS / "classify" / "{strategy}" / "fold{fold}" / name), strategy=STRATEGIES, fold=FOLDS)
+
+
+def final_outputs():
+    return [
+        str(RESULTS / "qc" / "summary.tsv"),
+        str(RESULTS / "splits.json"),
+        str(RESULTS / "tables" / "augmentation_comparison.csv"),
+        str(RESULTS / "tables" / "gan_quality.csv"),
+        str(RESULTS / "tables" / "resources.tsv"),
+        str(RESULTS / "figures" / "strategy_comparison.png"),
+    ]

@@ -1,0 +1,130 @@
+# Results: leakage checks, the comparison table, GAN quality, figures, resource use.
+
+
+rule results_table:
+    input:
+        metrics=classifier_outputs("metrics.json"),
+        gan_metrics=expand(RESULTS / "gan" / "fold{fold}" / "metrics.json", fold=FOLDS),
+        splits=RESULTS / "splits.json",
+    output:
+        csv=report(
+            RESULTS / "tables" / "augmentation_comparison.csv",
+            caption="../report/augmentation_comparison.rst",
+            category="Results",
+        ),
+        md=RESULTS / "tables" / "augmentation_comparison.md",
+        tex=RESULTS / "tables" / "augmentation_comparison.tex",
+        per_fold=RESULTS / "tables" / "per_fold.tsv",
+    params:
+        strategies=STRATEGIES,
+        n_folds=N_FOLDS,
+        baseline=config["results"]["baseline"],
+        classify_dir=RESULTS / "classify",
+    log:
+        "logs/results_table/results_table.log",
+    benchmark:
+        RESULTS / "benchmarks/results_table/results_table.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/results_table.py"
+
+
+rule gan_quality_table:
+    input:
+        metrics=expand(RESULTS / "gan" / "fold{fold}" / "metrics.json", fold=FOLDS),
+        classifier_metrics=expand(RESULTS / "gan" / "fold{fold}" / "classifier_metrics.json", fold=FOLDS),
+    output:
+        csv=report(
+            RESULTS / "tables" / "gan_quality.csv",
+            caption="../report/gan_quality.rst",
+            category="GAN",
+        ),
+    log:
+        "logs/gan_quality_table/gan_quality_table.log",
+    benchmark:
+        RESULTS / "benchmarks/gan_quality_table/gan_quality_table.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/gan_quality_table.py"
+
+
+rule figures:
+    input:
+        table=RESULTS / "tables" / "augmentation_comparison.csv",
+        per_fold=RESULTS / "tables" / "per_fold.tsv",
+        histories=classifier_outputs("history.tsv"),
+        losses=expand(RESULTS / "gan" / "fold{fold}" / "losses.tsv", fold=FOLDS),
+        synthetic=RESULTS / "gan" / "fold0" / "synthetic.npz",
+        volumes=RESULTS / "dataset" / "volumes.npy",
+        index=RESULTS / "dataset" / "index.tsv",
+        splits=RESULTS / "splits.json",
+    output:
+        comparison=report(
+            RESULTS / "figures" / "strategy_comparison.png",
+            caption="../report/strategy_comparison.rst",
+            category="Results",
+        ),
+        confusion=report(
+            RESULTS / "figures" / "confusion_matrices.png",
+            caption="../report/confusion_matrices.rst",
+            category="Results",
+        ),
+        curves=report(
+            RESULTS / "figures" / "learning_curves.png",
+            caption="../report/learning_curves.rst",
+            category="Results",
+        ),
+        real_vs_synthetic=report(
+            RESULTS / "figures" / "real_vs_synthetic.png",
+            caption="../report/real_vs_synthetic.rst",
+            category="GAN",
+        ),
+        gan_losses=report(
+            RESULTS / "figures" / "gan_losses.png",
+            caption="../report/gan_losses.rst",
+            category="GAN",
+        ),
+    params:
+        strategies=STRATEGIES,
+        classes=CLASSES,
+        classify_dir=RESULTS / "classify",
+    log:
+        "logs/figures/figures.log",
+    benchmark:
+        RESULTS / "benchmarks/figures/figures.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/figures.py"
+
+
+rule resource_summary:
+    """Per-stage time and memory from every rule's `benchmark:` file."""
+    input:
+        RESULTS / "tables" / "augmentation_comparison.csv",
+        RESULTS / "tables" / "gan_quality.csv",
+        RESULTS / "qc" / "summary.tsv",
+    output:
+        table=report(
+            RESULTS / "tables" / "resources.tsv",
+            caption="../report/resources.rst",
+            category="Resources",
+        ),
+    params:
+        benchmark_dir=RESULTS / "benchmarks",
+    log:
+        "logs/resource_summary/resource_summary.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/resource_summary.py"

@@ -1,0 +1,14 @@
+"""Rule cohort: read the manifest or BIDS folder into the validated cohort table."""
+
+from brainaug.cohort import load_cohort, validate_images, write_cohort
+from brainaug.workflow_step import workflow_step
+
+with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
+    data = dict(snakemake.params.data)
+    if "bids" in snakemake.input.keys():
+        data["source"], data["bids_dir"] = "bids", snakemake.input.bids
+    cohort = load_cohort(data, n_folds=snakemake.params.n_folds)
+    validate_images(cohort)
+    write_cohort(cohort, snakemake.output.table)
+    counts = cohort.groupby("diagnosis")["subject_id"].nunique().to_dict()
+    log.info("%d scans of %d subjects; subjects per class: %s", len(cohort), cohort["subject_id"].nunique(), counts)

@@ -1,0 +1,16 @@
+"""Rule splits: subject-level stratified folds with a validation share."""
+
+import pandas as pd
+
+from brainaug.splits import check_splits, make_splits, write_splits
+from brainaug.workflow_step import workflow_step
+
+with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
+    cohort = pd.read_csv(snakemake.input.table, sep="\t", dtype=str)
+    cohort["label"] = cohort["label"].astype(int)
+    cv = snakemake.params.cv
+    splits = make_splits(cohort, n_folds=cv["n_folds"], val_fraction=cv["val_fraction"], seed=cv["seed"])
+    check_splits(splits, cohort)
+    write_splits(splits, snakemake.output.splits)
+    for fold in splits["folds"]:
+        log.info("fold %d: %d train, %d val, %d test subjects", fold["fold"], len(fold["train"]), len(fold["val"]), len(fold["test"]))
