@@ -1,0 +1,106 @@
+"""The shipped configs validate against the schema; bad values are named."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from brainaug.config import ConfigError, check_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+
+
+def _with_defaults(instance: dict) -> dict:
+    """Validate like Snakemake's validate(set_default=True): fill defaults, then check."""
+    from snakemake.utils import validate
+
+    config = copy.deepcopy(instance)
+    validate(config, str(ROOT / "config" / "schema.yaml"), set_default=True)
+    return config
+
+
+def _merged(*names: str) -> dict:
+    from snakemake.utils import update_config
+
+    config: dict = {}
+    for name in names:
+        update_config(config, yaml.safe_load((ROOT / "config" / name).read_text()))
+    return config
+
+
+def test_default_config_is_valid_and_complete():
+    config = _with_defaults(_merged("config.yaml"))
+    check_config(config)
+    assert config["preprocess"]["image_size"] == 32
+    assert list(config["strategies"]) == ["standard", "standard_aug", "gan33", "gan50", "gan50_aug"]
+    assert config["cv"]["n_folds"] == 6
+
+
+def test_study_config_is_valid_with_reference_sizes():
+    config = _with_defaults(_merged("config.yaml", "study.yaml"))
+    assert config["preprocess"]["image_size"] == 64
+    assert (config["gan"]["width"], config["gan"]["latent_dim"], config["gan"]["batch_size"]) == (64, 1000, 4)
+    assert config["resources"]["gan"]["gpu"] == 1
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "match"),
+    [
+        ("preprocess", "image_size", 48, "48 is not one of"),
+        ("cv", "n_folds", 1, "1 is less than the minimum"),
+        ("gan", "precision", "fp8", "'fp8' is not one of"),
+        ("classifier", "lr", -1.0, "less than or equal to the minimum"),
+        ("gan", "widht", 8, "Additional properties are not allowed"),
+    ],
+)
+def test_schema_rejects_bad_values(section, key, value, match):
+    config = _merged("config.yaml")
+    config[section][key] = value
+    with pytest.raises(Exception, match=match):
+        _with_defaults(config)
+
+
+def test_strategy_entries_are_checked():
+    config = _merged("config.yaml")
+    config["strategies"] = {"standard": {"synthetic_share": 1.0, "classic_augmentation": False}}
+    with pytest.raises(Exception, match="1.0 is greater than or equal to the maximum"):
+        _with_defaults(config)
+
+
+def test_user_strategies_replace_the_defaults():
+    config = _merged("config.yaml")
+    config["strategies"] = {"standard": {"synthetic_share": 0.0, "classic_augmentation": False},
+                            "gan25": {"synthetic_share": 0.25, "classic_augmentation": True}}
+    config = _with_defaults(config)
+    assert list(config["strategies"]) == ["standard", "gan25"]
+    assert config["strategies"]["gan25"]["synthetic_balance"] == "proportional"
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"data": {"source": "manifest"}}, r"data\.manifest must be set"),
+        ({"data": {"source": "bids", "bids_dir": "/nonexistent/bids"}}, r"data\.bids_dir: no such folder"),
+        ({"data": {"classes": ["CN", "FTD"]}}, r"synthetic cohort simulates"),
+        ({"synthetic": {"n_per_class": 4}}, r"synthetic\.n_per_class \(4\) must be at least cv\.n_folds \(6\)"),
+        ({"results": {"baseline": "nope"}}, r"results\.baseline 'nope'"),
+        ({"gan": {"checkpoint_every": 10_000}}, r"gan\.checkpoint_every"),
+    ],
+)
+def test_cross_key_checks_name_the_key(change, match):
+    from snakemake.utils import update_config
+
+    config = _merged("config.yaml")
+    update_config(config, change)
+    config = _with_defaults(config)
+    with pytest.raises(ConfigError, match=match):
+        check_config(config)
+
+
+def test_schema_is_itself_valid():
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
