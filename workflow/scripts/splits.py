@@ -1,13 +1,11 @@
 """Rule splits: subject-level stratified folds with a validation share."""
 
-import pandas as pd
-
+from brainaug.cohort import read_cohort
 from brainaug.splits import check_splits, make_splits, write_splits
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
-    cohort = pd.read_csv(snakemake.input.table, sep="\t", dtype=str)
-    cohort["label"] = cohort["label"].astype(int)
+    cohort = read_cohort(snakemake.input.table)
     cv = snakemake.params.cv
     splits = make_splits(cohort, n_folds=cv["n_folds"], val_fraction=cv["val_fraction"], seed=cv["seed"])
     check_splits(splits, cohort)

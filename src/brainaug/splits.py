@@ -1,0 +1,241 @@
+"""Subject-level cross-validation folds, and the checks that keep them leak-free.
+
+Scans of one subject are near-duplicates; if one session trains and another
+tests, accuracy is inflated. So folds are made on subjects, and every scan
+follows its subject (:func:`scans_for`). Each outer fold has a test set; the
+remaining subjects are split into train and a stratified validation share
+(model selection, early stopping). The GAN of fold k must see train subjects
+only; :func:`check_splits` is what the workflow runs before reporting.
+
+Stratification uses one diagnosis per subject: the first session's (see
+:func:`brainaug.cohort.table.subject_table`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
+from brainaug.cohort.table import natural_key, subject_table
+
+__all__ = [
+    "LeakageError",
+    "make_splits",
+    "check_splits",
+    "write_splits",
+    "read_splits",
+    "scans_for",
+]
+
+_ROLES = ("train", "val", "test")
+
+
+class LeakageError(RuntimeError):
+    """A split would let a subject's data reach two roles (or no role) in a fold."""
+
+
+def _sorted(subjects: Iterable[str]) -> list[str]:
+    return sorted((str(s) for s in subjects), key=natural_key)
+
+
+def _fold_seed(seed: int, fold: int) -> int:
+    """Independent, reproducible seed per fold (not ``seed + fold``, which collides across seeds)."""
+    return int(np.random.SeedSequence([seed, fold]).generate_state(1)[0])
+
+
+def _validation_split(
+    subjects: np.ndarray, labels: np.ndarray, val_fraction: float, seed: int
+) -> tuple[list[str], list[str]]:
+    """Stratified (train, val) split of the non-test subjects of one fold.
+
+    Every class with at least 2 subjects gets at least one validation and one
+    training subject; a class with a single subject keeps it for training.
+    """
+    counts = Counter(labels.tolist())
+    eligible = np.array([counts[y] >= 2 for y in labels])
+    n_classes = sum(1 for c in counts.values() if c >= 2)
+    pool, pool_labels = subjects[eligible], labels[eligible]
+    n_val = max(int(round(val_fraction * len(subjects))), n_classes)
+    n_val = min(n_val, len(pool) - n_classes)
+    if n_classes == 0 or n_val < 1:
+        return _sorted(subjects), []
+    train, val = train_test_split(
+        pool, test_size=n_val, stratify=pool_labels if n_classes > 1 else None, random_state=seed
+    )
+    return _sorted(list(train) + list(subjects[~eligible])), _sorted(val)
+
+
+def make_splits(
+    cohort: pd.DataFrame,
+    n_folds: int = 6,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    classes: Sequence[str] | None = None,
+) -> dict:
+    """Make subject-level, diagnosis-stratified outer folds with a validation share.
+
+    Outer folds: scikit-learn's ``StratifiedGroupKFold(shuffle=True,
+    random_state=seed)`` on the subject table (one row per subject, so each
+    group is one subject): every subject is in exactly one test fold, and the
+    greedy assignment spreads each class evenly (floor or ceil of class size /
+    n_folds per test fold in our tests), so with at least ``n_folds`` subjects
+    per class every test fold holds every class. Inside fold k,
+    ``train_test_split`` stratified by diagnosis takes
+    ``round(val_fraction * n)`` of the n non-test subjects (at least one per
+    class) as validation, seeded from ``(seed, k)``.
+
+    Args:
+        cohort: cohort table (``subject_id``, ``session_id``, ``scan_id``,
+            ``diagnosis``, ``label``).
+        n_folds: outer folds (>= 2).
+        val_fraction: share of non-test subjects used for validation, in (0, 1).
+        seed: makes the splits reproducible.
+        classes: class names in label order; default: from the cohort's
+            (label, diagnosis) pairs.
+
+    Returns:
+        The ``splits.json`` dict: ``classes``, ``seed``, ``n_folds``,
+        ``val_fraction``, ``folds`` (list of ``{"fold", "train", "val",
+        "test"}``, subject IDs sorted).
+
+    Raises:
+        ValueError: bad arguments, or a class with fewer than ``n_folds`` subjects.
+    """
+    if not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise ValueError(f"n_folds must be an integer >= 2, got {n_folds!r}")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    missing = [c for c in ("subject_id", "scan_id", "diagnosis", "label") if c not in cohort.columns]
+    if missing:
+        raise ValueError(f"cohort lacks columns {missing}; columns found: {list(cohort.columns)}")
+    if cohort.empty:
+        raise ValueError("cohort is empty")
+    subjects = subject_table(cohort)
+    if classes is None:
+        pairs = subjects[["label", "diagnosis"]].drop_duplicates().sort_values("label")
+        if pairs["label"].tolist() != list(range(len(pairs))):
+            raise ValueError(
+                f"Cannot infer classes from labels {pairs['label'].tolist()}; pass classes explicitly"
+            )
+        classes = pairs["diagnosis"].tolist()
+    classes = [str(c) for c in classes]
+    counts = subjects["label"].value_counts()
+    for label, name in enumerate(classes):
+        n = int(counts.get(label, 0))
+        if n < n_folds:
+            raise ValueError(
+                f"Class {name!r} has {n} subjects; {n_folds} folds need at least {n_folds} "
+                "subjects per class (lower cv.n_folds or add subjects)"
+            )
+
+    ids = subjects["subject_id"].to_numpy()
+    labels = subjects["label"].to_numpy()
+    outer = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    folds = []
+    for k, (rest_idx, test_idx) in enumerate(outer.split(ids, labels, groups=ids)):
+        train, val = _validation_split(ids[rest_idx], labels[rest_idx], val_fraction, _fold_seed(seed, k))
+        folds.append({"fold": k, "train": train, "val": val, "test": _sorted(ids[test_idx])})
+    return {
+        "classes": classes,
+        "seed": int(seed),
+        "n_folds": int(n_folds),
+        "val_fraction": float(val_fraction),
+        "folds": folds,
+    }
+
+
+def check_splits(splits: dict, cohort: pd.DataFrame) -> None:
+    """Refuse splits that leak a subject across roles or miss one.
+
+    Args:
+        splits: the ``splits.json`` dict.
+        cohort: the cohort table the splits must cover.
+
+    Raises:
+        LeakageError: a subject in two roles of one fold (or twice in one
+            role), a subject not in exactly one test fold, a subject that is not
+            in the cohort, or a cohort subject missing from a fold.
+    """
+    known = set(cohort["subject_id"].astype(str))
+    folds = splits.get("folds") or []
+    if not folds:
+        raise LeakageError("splits have no folds")
+    test_count: Counter[str] = Counter()
+    for fold in folds:
+        k = fold.get("fold")
+        seen: dict[str, str] = {}
+        for role in _ROLES:
+            for subject in fold.get(role, []):
+                subject = str(subject)
+                if subject in seen:
+                    raise LeakageError(
+                        f"Fold {k}: subject {subject!r} is in both {seen[subject]!r} and {role!r}"
+                        if seen[subject] != role
+                        else f"Fold {k}: subject {subject!r} is listed twice in {role!r}"
+                    )
+                seen[subject] = role
+        unknown = _sorted(set(seen) - known)
+        if unknown:
+            raise LeakageError(f"Fold {k}: subjects not in the cohort: {unknown[:10]}")
+        absent = _sorted(known - set(seen))
+        if absent:
+            raise LeakageError(f"Fold {k}: cohort subjects in no role: {absent[:10]}")
+        test_count.update(str(s) for s in fold.get("test", []))
+    wrong = {s: test_count.get(s, 0) for s in _sorted(known) if test_count.get(s, 0) != 1}
+    if wrong:
+        listed = dict(list(wrong.items())[:10])
+        raise LeakageError(f"Subjects not in exactly one test fold (subject: test folds): {listed}")
+
+
+def write_splits(splits: dict, path: str | Path) -> None:
+    """Write ``splits.json`` atomically (temp file, then ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(splits, handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_splits(path: str | Path) -> dict:
+    """Read ``splits.json``, checking its structure (not its leakage: see :func:`check_splits`)."""
+    path = Path(path)
+    try:
+        splits = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"Cannot read splits file {path}: {err}") from err
+    missing = [k for k in ("classes", "seed", "n_folds", "folds") if k not in splits]
+    if missing:
+        raise ValueError(f"{path} is not a splits file: missing keys {missing}")
+    for fold in splits["folds"]:
+        absent = [k for k in ("fold", *_ROLES) if k not in fold]
+        if absent:
+            raise ValueError(f"{path}: fold {fold.get('fold')} lacks keys {absent}")
+    return splits
+
+
+def scans_for(cohort: pd.DataFrame, subjects: Iterable[str]) -> pd.DataFrame:
+    """All scans (cohort rows, in cohort order) of the given subjects.
+
+    Raises:
+        ValueError: a subject that is not in the cohort (a stale splits file).
+    """
+    wanted = {str(s) for s in subjects}
+    ids = cohort["subject_id"].astype(str)
+    unknown = _sorted(wanted - set(ids))
+    if unknown:
+        raise ValueError(f"Subjects not in the cohort: {unknown[:10]}")
+    return cohort.loc[ids.isin(wanted).to_numpy()]
