@@ -12,7 +12,7 @@ rule synthetic_cohort:
         "logs/synthetic_cohort/synthetic_cohort.log",
     benchmark:
         RESULTS / "benchmarks/synthetic_cohort/synthetic_cohort.tsv"
-    threads: 1
+    threads: workflow.cores
     resources:
         mem_mb=res("cohort", "mem_mb", 2000),
         runtime=res("cohort", "runtime", 30),
