@@ -1,11 +1,14 @@
 # brainaug: does GAN-synthesized brain MRI help a dementia classifier?
 # Thin entry point: the rules live in workflow/rules, the science in src/brainaug.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# Found next to this file, so `snakemake -d elsewhere` works too.
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 report: "workflow/report/workflow.rst"

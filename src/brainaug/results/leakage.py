@@ -1,0 +1,133 @@
+"""Refuse to report results that leaked held-out subjects into training.
+
+An augmentation study is only meaningful if neither the classifier nor the GAN
+that fed it ever saw the fold's validation or test subjects: a GAN trained on
+test subjects hands their anatomy to the classifier through the synthetic set.
+The workflow runs :func:`check_leakage` on the recorded subject lists (written by
+the training steps into their ``metrics.json``) before it builds the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from brainaug.splits import LeakageError  # one exception type for split and result checks
+
+__all__ = ["LeakageError", "check_leakage"]
+
+
+def _subjects(value: Any, where: str, key: str) -> set[str]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{where}: {key} must be a list of subject ids, got {value!r}")
+    return {str(s) for s in value}
+
+
+def _show(subjects: Iterable[str], limit: int = 10) -> str:
+    s = sorted(subjects)
+    more = f" (+{len(s) - limit} more)" if len(s) > limit else ""
+    return ", ".join(s[:limit]) + more
+
+
+def _fold_sets(splits: Mapping[str, Any]) -> dict[int, dict[str, set[str]]]:
+    folds = splits.get("folds") if isinstance(splits, Mapping) else None
+    if not isinstance(folds, list) or not folds:
+        raise ValueError(f"splits must be a dict with a non-empty 'folds' list (splits.json), got {type(splits).__name__}")
+    out: dict[int, dict[str, set[str]]] = {}
+    for i, f in enumerate(folds):
+        if not isinstance(f, Mapping) or "fold" not in f:
+            raise ValueError(f"splits.json folds[{i}] must be an object with 'fold', 'train', 'val', 'test'")
+        k = int(f["fold"])
+        out[k] = {part: _subjects(f.get(part), f"splits.json fold {k}", part) for part in ("train", "val", "test")}
+    return out
+
+
+def check_leakage(
+    splits: Mapping[str, Any],
+    classify_metrics: Mapping[tuple[str, int], Mapping[str, Any]],
+    gan_metrics: Mapping[int, Mapping[str, Any]],
+) -> None:
+    """Check every subject-level invariant of the cross-validation; raise if any fails.
+
+    Checked, for each fold k of ``splits``:
+
+    - splits.json itself: train, val and test are disjoint, and no subject is tested in two folds;
+    - each classifier (strategy, k): its ``test_subjects`` and ``val_subjects`` equal the fold's,
+      its ``train_subjects`` are a subset of the fold's train set (hence contain no val/test subject);
+    - the GAN of fold k: its ``train_subjects`` are a subset of the fold's train set (no val/test
+      subject); a classifier that used synthetic data (``n_synthetic_train > 0``) needs the GAN's
+      metrics to be checkable.
+
+    Args:
+        splits: parsed ``results/splits.json``.
+        classify_metrics: ``{(strategy, fold): parsed classifier metrics.json}``.
+        gan_metrics: ``{fold: parsed results/gan/fold{k}/metrics.json}``; folds without a GAN may be absent.
+
+    Raises:
+        LeakageError: listing every violation, each naming the strategy (or GAN), fold and subjects.
+        ValueError: malformed inputs (missing subject lists, a fold not in splits.json).
+    """
+    folds = _fold_sets(splits)
+    problems: list[str] = []
+
+    tested_in: dict[str, int] = {}
+    for k, f in sorted(folds.items()):
+        for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+            both = f[a] & f[b]
+            if both:
+                problems.append(f"splits.json fold {k}: subjects in both {a} and {b}: {_show(both)}")
+        for s in f["test"]:
+            if s in tested_in:
+                problems.append(f"splits.json: subject {s} is in the test sets of folds {tested_in[s]} and {k}")
+            tested_in.setdefault(s, k)
+
+    for k, gm in sorted(gan_metrics.items()):
+        k = int(k)
+        if k not in folds:
+            raise ValueError(f"GAN metrics given for fold {k}, which splits.json does not have ({sorted(folds)})")
+        gan_train = _subjects(gm.get("train_subjects"), f"GAN fold {k} metrics.json", "train_subjects")
+        f = folds[k]
+        for part in ("test", "val"):
+            leaked = gan_train & f[part]
+            if leaked:
+                problems.append(f"GAN fold {k}: trained on {part} subjects {_show(leaked)}")
+        outside = gan_train - f["train"] - f["val"] - f["test"]
+        if outside:
+            problems.append(f"GAN fold {k}: trained on subjects outside the fold's train set: {_show(outside)}")
+
+    for (strategy, k), m in sorted(classify_metrics.items(), key=lambda kv: (str(kv[0][0]), int(kv[0][1]))):
+        k = int(k)
+        where = f"classifier {strategy!r} fold {k}"
+        if k not in folds:
+            raise ValueError(f"{where}: fold {k} is not in splits.json ({sorted(folds)})")
+        f = folds[k]
+        train = _subjects(m.get("train_subjects"), f"{where} metrics.json", "train_subjects")
+        val = _subjects(m.get("val_subjects"), f"{where} metrics.json", "val_subjects")
+        test = _subjects(m.get("test_subjects"), f"{where} metrics.json", "test_subjects")
+        for name, got in (("test", test), ("val", val)):
+            if got != f[name]:
+                extra, lacking = got - f[name], f[name] - got
+                problems.append(
+                    f"{where}: {name} subjects differ from splits.json"
+                    + (f"; not in the fold's {name} set: {_show(extra)}" if extra else "")
+                    + (f"; missing: {_show(lacking)}" if lacking else "")
+                )
+        for part in ("test", "val"):
+            leaked = train & f[part]
+            if leaked:
+                problems.append(f"{where}: {part} subjects in the training set: {_show(leaked)}")
+        leaked = val & f["test"]
+        if leaked:
+            problems.append(f"{where}: test subjects used for validation: {_show(leaked)}")
+        outside = train - f["train"] - f["val"] - f["test"]
+        if outside:
+            problems.append(f"{where}: trained on subjects outside the fold's train set: {_show(outside)}")
+        n_syn = m.get("n_synthetic_train", 0) or 0
+        if n_syn > 0 and k not in {int(g) for g in gan_metrics}:
+            problems.append(
+                f"{where}: used {n_syn} synthetic volumes but no GAN metrics for fold {k} were given, "
+                "so the GAN's training subjects cannot be checked"
+            )
+
+    if problems:
+        raise LeakageError("Subject leakage or inconsistent splits:\n- " + "\n- ".join(problems))

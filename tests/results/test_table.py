@@ -1,0 +1,107 @@
+"""Results table: collecting per-fold metrics, summarising, and writing csv/md/tex."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainaug.results.stats import corrected_resampled_ttest
+from brainaug.results.table import collect_metrics, comparison_table, write_table
+
+STRATEGIES = ["standard", "gan50"]
+N_FOLDS = 3
+ACC = {"standard": [0.70, 0.72, 0.68], "gan50": [0.74, 0.73, 0.72]}
+
+
+def _write_metrics(root: Path, strategy: str, fold: int, acc: float) -> None:
+    scores = {"accuracy": acc, "balanced_accuracy": acc - 0.02, "auc_macro": None, "f1_macro": acc - 0.05}
+    m = {
+        "val": {**scores, "accuracy": acc + 0.01, "auc_macro": 0.8},
+        "test": scores,
+        "n_real_train": 40,
+        "n_synthetic_train": 0 if strategy == "standard" else 40,
+        "train_subjects": [f"s{i}" for i in range(20)],
+        "val_subjects": [f"v{i}" for i in range(4)],
+        "test_subjects": [f"t{i}" for i in range(5)],
+    }
+    d = root / strategy / f"fold{fold}"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "metrics.json").write_text(json.dumps(m))
+
+
+@pytest.fixture()
+def classify_dir(tmp_path: Path) -> Path:
+    for s in STRATEGIES:
+        for k in range(N_FOLDS):
+            _write_metrics(tmp_path, s, k, ACC[s][k])
+    return tmp_path
+
+
+def test_collect_metrics_one_row_per_strategy_and_fold(classify_dir):
+    df = collect_metrics(classify_dir, STRATEGIES, N_FOLDS)
+    assert list(zip(df["strategy"], df["fold"])) == [(s, k) for s in STRATEGIES for k in range(N_FOLDS)]
+    assert df.loc[4, "test_accuracy"] == pytest.approx(0.73)
+    assert df.loc[4, "val_accuracy"] == pytest.approx(0.74)
+    assert np.isnan(df.loc[0, "test_auc_macro"])  # null in the file
+    assert df.loc[0, "n_train_subjects"] == 20 and df.loc[0, "n_test_subjects"] == 5
+    assert df.loc[3, "n_synthetic_train"] == 40
+
+
+def test_missing_file_is_named(classify_dir):
+    (classify_dir / "gan50" / "fold2" / "metrics.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"strategy 'gan50' fold 2: .*gan50/fold2/metrics.json"):
+        collect_metrics(classify_dir, STRATEGIES, N_FOLDS)
+
+
+def test_missing_key_is_named(classify_dir):
+    p = classify_dir / "standard" / "fold1" / "metrics.json"
+    m = json.loads(p.read_text())
+    del m["test"]["f1_macro"]
+    p.write_text(json.dumps(m))
+    with pytest.raises(ValueError, match=r"fold1/metrics.json: test.f1_macro is missing"):
+        collect_metrics(classify_dir, STRATEGIES, N_FOLDS)
+
+
+def test_comparison_table_means_sds_and_ttest(classify_dir):
+    per_fold = collect_metrics(classify_dir, STRATEGIES, N_FOLDS)
+    table = comparison_table(per_fold)
+    assert list(table.columns[:5]) == ["strategy", "val_accuracy", "val_accuracy_sd", "test_accuracy", "test_accuracy_sd"]
+    assert {"t_vs_standard", "p_vs_standard", "test_balanced_accuracy_sd", "test_auc_macro", "test_f1_macro"} <= set(
+        table.columns
+    )
+    assert list(table["strategy"]) == STRATEGIES
+    gan = table.set_index("strategy").loc["gan50"]
+    assert gan["test_accuracy"] == pytest.approx(np.mean(ACC["gan50"]))
+    assert gan["test_accuracy_sd"] == pytest.approx(np.std(ACC["gan50"], ddof=1))
+    expected = corrected_resampled_ttest(np.subtract(ACC["gan50"], ACC["standard"]), n_train=20, n_test=5)
+    assert gan["t_vs_standard"] == pytest.approx(expected.t)
+    assert gan["p_vs_standard"] == pytest.approx(expected.p)
+    assert np.isnan(table.set_index("strategy").loc["standard", "t_vs_standard"])
+
+
+def test_unknown_baseline_is_an_error(classify_dir):
+    per_fold = collect_metrics(classify_dir, ["gan50"], N_FOLDS)
+    with pytest.raises(ValueError, match="Baseline strategy 'standard' is not among"):
+        comparison_table(per_fold)
+    assert np.isnan(comparison_table(per_fold, baseline=None).loc[0, "p_vs_standard"])
+
+
+def test_write_table_formats_percentages(classify_dir, tmp_path):
+    table = comparison_table(collect_metrics(classify_dir, STRATEGIES, N_FOLDS))
+    paths = write_table(table, tmp_path / "tables")
+    assert sorted(p.name for p in paths.values()) == [
+        "augmentation_comparison.csv",
+        "augmentation_comparison.md",
+        "augmentation_comparison.tex",
+    ]
+    back = pd.read_csv(paths["csv"])
+    assert back.loc[1, "test_accuracy"] == pytest.approx(table.loc[1, "test_accuracy"])
+    md = paths["md"].read_text()
+    assert "| gan50 " in md and "73.0" in md and "Test accuracy (%)" in md
+    tex = paths["tex"].read_text()
+    assert "\\toprule" in tex and "gan50" in tex and "73.0" in tex
+    assert not list((tmp_path / "tables").glob(".*"))  # no temporary files left behind
