@@ -1,0 +1,188 @@
+"""3D CNN classifiers: a ClinicaDL-style Conv5_FC3 sized for S^3, or MONAI nets.
+
+Conv5_FC3 (Wen et al. 2020, ClinicaDL ``Conv5_FC3``): five blocks of
+[Conv3d k3 p1, BatchNorm, ReLU, MaxPool 2] with widths 8-16-32-64-128, then
+flatten, dropout, FC 1300, ReLU, FC 50, ReLU, FC n_classes. ClinicaDL's head was
+sized for 169x208x179 inputs (flattened 128*6*7*6); here the pools use
+``ceil_mode`` (ClinicaDL's PadMaxPool) and a pool is skipped once a spatial
+dimension has reached 1, so S in {16, 32, 64} (and any S >= 1) works: S=64 ends
+at 2^3, S=32 at 1^3, S=16 at 1^3 (the fifth pool skipped). The hidden FC sizes
+default to ClinicaDL's (1300, 50) capped by the flattened size, so a small input
+does not get a 1300-wide layer (S=32: 128 -> 128 -> 50 -> n_classes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from monai.networks.nets import DenseNet121, resnet18
+from torch import nn
+
+from brainaug.classify.settings import ClassifierSettings
+
+__all__ = ["Conv5FC3", "build_classifier", "default_fc_hidden", "penultimate_features"]
+
+
+def default_fc_hidden(n_flat: int) -> tuple[int, int]:
+    """ClinicaDL's hidden sizes (1300, 50), scaled down for small flattened inputs.
+
+    Args:
+        n_flat: number of flattened conv features.
+
+    Returns:
+        ``(min(1300, max(64, n_flat)), 50)``.
+    """
+    h1 = min(1300, max(64, int(n_flat)))
+    return h1, min(50, h1)
+
+
+class Conv5FC3(nn.Module):
+    """ClinicaDL-style 3D CNN for ``(B, C, S, S, S)`` volumes.
+
+    Args:
+        in_channels: input channels (1 for T1w).
+        n_classes: number of diagnoses.
+        image_size: S, the cubic input side; fixes the flattened size.
+        widths: channels of the five conv blocks.
+        dropout: dropout probability before the FC head.
+        fc_hidden: hidden FC sizes; ``None`` -> :func:`default_fc_hidden`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        n_classes: int = 3,
+        image_size: int = 32,
+        widths: tuple[int, ...] = (8, 16, 32, 64, 128),
+        dropout: float = 0.5,
+        fc_hidden: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__()
+        if len(widths) != 5:
+            raise ValueError(f"Conv5FC3 needs 5 widths (one per conv block), got {tuple(widths)}")
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+        if image_size < 1:
+            raise ValueError(f"image_size must be >= 1, got {image_size}")
+        self.image_size = int(image_size)
+        self.n_classes = int(n_classes)
+        blocks: list[nn.Module] = []
+        size, channels = self.image_size, in_channels
+        for width in widths:
+            layers: list[nn.Module] = [
+                nn.Conv3d(channels, width, kernel_size=3, padding=1),
+                nn.BatchNorm3d(width),
+                nn.ReLU(inplace=True),
+            ]
+            if size > 1:  # nothing left to pool at 1 voxel
+                layers.append(nn.MaxPool3d(2, stride=2, ceil_mode=True))
+                size = math.ceil(size / 2)
+            blocks.append(nn.Sequential(*layers))
+            channels = width
+        self.convolutions = nn.Sequential(*blocks)
+        self.out_spatial = size
+        n_flat = channels * size**3
+        h1, h2 = fc_hidden if fc_hidden is not None else default_fc_hidden(n_flat)
+        self.embedding = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout),
+            nn.Linear(n_flat, h1),
+            nn.ReLU(inplace=True),
+            nn.Linear(h1, h2),
+            nn.ReLU(inplace=True),
+        )
+        self.head = nn.Linear(h2, n_classes)
+        self.n_features = h2
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.ndim != 5 or tuple(x.shape[2:]) != (self.image_size,) * 3:
+            raise ValueError(
+                f"Conv5FC3 expects input (B, C, {self.image_size}, {self.image_size}, "
+                f"{self.image_size}), got {tuple(x.shape)}"
+            )
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate-layer features ``(B, n_features)`` (input of the last FC)."""
+        self._check(x)
+        return self.embedding(self.convolutions(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, n_classes)`` for ``x`` of shape ``(B, C, S, S, S)``."""
+        return self.head(self.features(x))
+
+
+def build_classifier(settings: ClassifierSettings, n_classes: int, image_size: int) -> nn.Module:
+    """Instantiate the classifier named by ``settings.model``.
+
+    Args:
+        settings: classifier settings (model, widths, dropout, fc_hidden).
+        n_classes: number of output classes.
+        image_size: S of the ``(B, 1, S, S, S)`` input.
+
+    Returns:
+        A module mapping ``(B, 1, S, S, S)`` to logits ``(B, n_classes)``, freshly
+        initialised from torch's current RNG state (seed it for reproducibility).
+    """
+    if settings.model == "conv5_fc3":
+        return Conv5FC3(
+            in_channels=1,
+            n_classes=n_classes,
+            image_size=image_size,
+            widths=settings.widths,
+            dropout=settings.dropout,
+            fc_hidden=settings.fc_hidden,
+        )
+    if settings.model == "densenet121":
+        if image_size < 32:  # four stride-2 stages after a stride-2 stem: needs 32 voxels
+            raise ValueError(
+                f"classifier.model 'densenet121' needs image_size >= 32, got {image_size}; "
+                "use 'conv5_fc3' or 'resnet18' for smaller volumes"
+            )
+        return DenseNet121(
+            spatial_dims=3, in_channels=1, out_channels=n_classes, dropout_prob=settings.dropout
+        )
+    if settings.model == "resnet18":
+        return resnet18(spatial_dims=3, n_input_channels=1, num_classes=n_classes)
+    raise ValueError(f"Unknown classifier model {settings.model!r}")
+
+
+def _last_linear(model: nn.Module) -> nn.Linear:
+    last = None
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            last = module
+    if last is None:
+        raise TypeError(f"{type(model).__name__} has no nn.Linear output layer")
+    return last
+
+
+@torch.no_grad()
+def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Penultimate-layer features ``(B, F)`` of any classifier built here.
+
+    Used for a Fréchet distance between real and synthetic volumes. Uses
+    ``model.features`` when it exists as a method (Conv5FC3); otherwise captures the
+    input of the model's last ``nn.Linear`` (MONAI DenseNet/ResNet heads). The model
+    is put in eval mode for the call and restored afterwards.
+
+    Args:
+        model: a classifier from :func:`build_classifier`.
+        x: input ``(B, 1, S, S, S)``.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        if isinstance(model, Conv5FC3):
+            return model.features(x)
+        captured: list[torch.Tensor] = []
+        handle = _last_linear(model).register_forward_pre_hook(
+            lambda _m, inputs: captured.append(inputs[0].detach())
+        )
+        try:
+            model(x)
+        finally:
+            handle.remove()
+        return captured[-1].flatten(1)
+    finally:
+        model.train(was_training)

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from brainaug.classify.networks import Conv5FC3, build_classifier, default_fc_hidden, penultimate_features
+from brainaug.classify.settings import ClassifierSettings
+from brainaug.device import num_threads
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: faster and steadier on a shared 2-core machine."""
+    with num_threads(1):
+        yield
+
+
+@pytest.mark.parametrize(("size", "out_spatial"), [(16, 1), (32, 1), (64, 2)])
+def test_conv5fc3_shapes(size, out_spatial):
+    torch.manual_seed(0)
+    model = Conv5FC3(n_classes=3, image_size=size, widths=(2, 2, 4, 4, 8)).eval()
+    x = torch.randn(2, 1, size, size, size)
+    assert model(x).shape == (2, 3)
+    assert model.out_spatial == out_spatial
+    feats = penultimate_features(model, x)
+    assert feats.shape == (2, model.n_features)
+    # features feed the head: head(features) == logits
+    assert torch.allclose(model.head(feats), model(x), atol=1e-6)
+
+
+def test_conv5fc3_default_head_sizes():
+    assert default_fc_hidden(128) == (128, 50)
+    assert default_fc_hidden(32256) == (1300, 50)
+    model = Conv5FC3(n_classes=3, image_size=32)
+    assert [m.out_features for m in model.embedding if isinstance(m, torch.nn.Linear)] == [128, 50]
+
+
+def test_conv5fc3_rejects_wrong_input_and_args():
+    model = Conv5FC3(n_classes=3, image_size=16)
+    with pytest.raises(ValueError, match=r"expects input \(B, C, 16, 16, 16\), got \(1, 1, 8, 8, 8\)"):
+        model(torch.zeros(1, 1, 8, 8, 8))
+    with pytest.raises(ValueError, match="needs 5 widths"):
+        Conv5FC3(widths=(8, 16))
+    with pytest.raises(ValueError, match="n_classes must be >= 2"):
+        Conv5FC3(n_classes=1)
+
+
+@pytest.mark.parametrize(("name", "size", "n_feat"), [("densenet121", 32, 1024), ("resnet18", 16, 512)])
+def test_monai_models_selectable(name, size, n_feat):
+    torch.manual_seed(0)
+    model = build_classifier(ClassifierSettings(model=name), n_classes=3, image_size=size)
+    x = torch.randn(2, 1, size, size, size)
+    model.eval()
+    assert model(x).shape == (2, 3)
+    assert penultimate_features(model, x).shape == (2, n_feat)
+    assert model.training is False
+
+
+def test_densenet_rejects_small_volumes():
+    with pytest.raises(ValueError, match="'densenet121' needs image_size >= 32, got 16"):
+        build_classifier(ClassifierSettings(model="densenet121"), n_classes=3, image_size=16)
+
+
+def test_build_classifier_is_seeded():
+    settings = ClassifierSettings(widths=(2, 2, 2, 2, 2))
+    torch.manual_seed(5)
+    a = build_classifier(settings, 3, 16)
+    torch.manual_seed(5)
+    b = build_classifier(settings, 3, 16)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_settings_from_config():
+    s = ClassifierSettings.from_config({"widths": [4, 8, 16, 32, 64], "max_epochs": 3, "model": "resnet18"})
+    assert s.widths == (4, 8, 16, 32, 64) and s.max_epochs == 3 and s.lr == 1e-4
+    assert ClassifierSettings.from_config(s.to_dict()) == s
+    assert ClassifierSettings.from_config(None) == ClassifierSettings()
+    with pytest.raises(ValueError, match=r"Unknown key\(s\) in config section 'classifier': \['lr_decay'\]"):
+        ClassifierSettings.from_config({"lr_decay": 0.1})
+    with pytest.raises(ValueError, match="classifier.model must be one of"):
+        ClassifierSettings.from_config({"model": "vit"})
+    with pytest.raises(ValueError, match=r"classifier.widths must be 5 positive integers"):
+        ClassifierSettings.from_config({"widths": [8, 16]})
+    with pytest.raises(ValueError, match="classifier.patience must be a positive integer, got 0"):
+        ClassifierSettings.from_config({"patience": 0})
+    with pytest.raises(ValueError, match="classifier.precision must be one of"):
+        ClassifierSettings.from_config({"precision": "fp8"})
