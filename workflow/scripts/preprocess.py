@@ -7,7 +7,9 @@ from brainaug.preprocess.pipeline import PreprocessSettings, preprocess_file
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
-    settings = PreprocessSettings.from_config(snakemake.params.settings)
+    # exclude_qc_outliers concerns the dataset rule, not how one scan is processed.
+    section = {k: v for k, v in snakemake.params.settings.items() if k != "exclude_qc_outliers"}
+    settings = PreprocessSettings.from_config(section)
     row = preprocess_file(
         snakemake.input.image,
         snakemake.output.volume,

@@ -1,0 +1,37 @@
+"""Rule figures: strategy comparison, confusion matrices, learning curves, GAN samples and losses."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from brainaug.dataset import load_dataset, select_subjects
+from brainaug.results import figures
+from brainaug.splits import read_splits
+from brainaug.workflow_step import workflow_step
+
+with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
+    out = snakemake.output
+    classes = snakemake.params.classes
+    classify_dir = Path(snakemake.params.classify_dir)
+    strategies = snakemake.params.strategies
+    figures.plot_strategy_comparison(pd.read_csv(snakemake.input.table), out.comparison)
+
+    confusions, histories = {}, {}
+    for name in strategies:
+        folds = sorted(classify_dir.joinpath(name).glob("fold*/metrics.json"))
+        confusions[name] = sum(np.asarray(json.loads(p.read_text())["test"]["confusion_matrix"]) for p in folds)
+        histories[name] = [pd.read_csv(p.with_name("history.tsv"), sep="\t") for p in folds]
+    figures.plot_confusion_matrices(confusions, classes, out.confusion)
+    figures.plot_learning_curves(histories, out.curves)
+
+    losses = {k: pd.read_csv(p, sep="\t") for k, p in enumerate(snakemake.input.losses)}
+    figures.plot_gan_losses(losses, out.gan_losses)
+
+    array, index = load_dataset(snakemake.input.volumes, snakemake.input.index)
+    train = read_splits(snakemake.input.splits)["folds"][0]["train"]
+    real, real_labels, _ = select_subjects(array, index, train)
+    with np.load(snakemake.input.synthetic) as syn:
+        figures.plot_real_vs_synthetic(real, real_labels, syn["volumes"], syn["labels"], classes, out.real_vs_synthetic)
+    log.info("figures written")

@@ -1,0 +1,28 @@
+"""Rule gan_classifier_metrics: judge the fold's GAN with the fold's real-data classifier."""
+
+import json
+import os
+
+import numpy as np
+
+from brainaug.classify.train import load_classifier
+from brainaug.dataset import load_dataset, select_subjects
+from brainaug.results.gan_classifier import classifier_gan_metrics
+from brainaug.splits import read_splits
+from brainaug.workflow_step import workflow_step
+
+with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
+    fold = int(snakemake.wildcards.fold)
+    model, checkpoint = load_classifier(snakemake.input.model)
+    array, index = load_dataset(snakemake.input.volumes, snakemake.input.index)
+    train_subjects = read_splits(snakemake.input.splits)["folds"][fold]["train"]
+    real, real_labels, _ = select_subjects(array, index, train_subjects)
+    with np.load(snakemake.input.synthetic) as syn:
+        synthetic, synthetic_labels = syn["volumes"], syn["labels"]
+    metrics = classifier_gan_metrics(model, real, real_labels, synthetic, synthetic_labels, list(checkpoint["classes"]))
+    metrics["fold"] = fold
+    tmp = snakemake.output.metrics + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(metrics, f, indent=1)
+    os.replace(tmp, snakemake.output.metrics)
+    log.info("%s", metrics)

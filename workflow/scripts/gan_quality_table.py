@@ -1,0 +1,28 @@
+"""Rule gan_quality_table: one row per fold of GAN quality (voxel and classifier metrics)."""
+
+import json
+import os
+
+import pandas as pd
+
+from brainaug.workflow_step import workflow_step
+
+with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
+    rows = []
+    for k, (quality_path, clf_path) in enumerate(zip(snakemake.input.metrics, snakemake.input.classifier_metrics)):
+        quality = json.load(open(quality_path))
+        clf = json.load(open(clf_path))
+        overall = quality["quality"]["overall"]
+        row = {"fold": k, "n_train_subjects": len(quality["train_subjects"])}
+        row.update({key: overall[key] for key in ("mmd", "ms_ssim_synthetic", "ms_ssim_real", "memorization_ratio")})
+        row["frechet_distance"] = clf["frechet_distance"]
+        row["synthetic_accuracy"] = clf["synthetic_accuracy"]
+        for name, per_class in clf["per_class"].items():
+            row[f"synthetic_accuracy_{name}"] = per_class["synthetic_accuracy"]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    summary = table.drop(columns="fold").agg(["mean", "std"]).assign(fold=["mean", "sd"])
+    table = pd.concat([table.astype({"fold": str}), summary], ignore_index=True)
+    table.to_csv(snakemake.output.csv + ".tmp", index=False, float_format="%.4g")
+    os.replace(snakemake.output.csv + ".tmp", snakemake.output.csv)
+    log.info("\n%s", table.to_string(index=False))

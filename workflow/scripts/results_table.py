@@ -1,0 +1,29 @@
+"""Rule results_table: leakage checks from recorded subject IDs, then the study's table."""
+
+import json
+import os
+from pathlib import Path
+
+from brainaug.results.leakage import check_leakage
+from brainaug.results.table import collect_metrics, comparison_table, write_table
+from brainaug.splits import read_splits
+from brainaug.workflow_step import workflow_step
+
+with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
+    strategies, n_folds = snakemake.params.strategies, snakemake.params.n_folds
+    classify_dir = Path(snakemake.params.classify_dir)
+    classify_metrics = {
+        (name, k): json.loads((classify_dir / name / f"fold{k}" / "metrics.json").read_text())
+        for name in strategies
+        for k in range(n_folds)
+    }
+    gan_metrics = {k: json.loads(Path(p).read_text()) for k, p in enumerate(snakemake.input.gan_metrics)}
+    # Refuses to report if a test or validation subject reached any training.
+    check_leakage(read_splits(snakemake.input.splits), classify_metrics, gan_metrics)
+    log.info("leakage checks passed for %d classifier runs and %d GANs", len(classify_metrics), len(gan_metrics))
+    per_fold = collect_metrics(classify_dir, strategies, n_folds)
+    table = comparison_table(per_fold, baseline=snakemake.params.baseline, strategies=strategies)
+    write_table(table, Path(snakemake.output.csv).parent)
+    per_fold.to_csv(snakemake.output.per_fold + ".tmp", sep="\t", index=False)
+    os.replace(snakemake.output.per_fold + ".tmp", snakemake.output.per_fold)
+    log.info("\n%s", Path(snakemake.output.md).read_text())
