@@ -25,6 +25,7 @@ rule train_gan:
         gan=config["gan"],
         classes=CLASSES,
         image_size=config["preprocess"]["image_size"],
+        strategies=config["strategies"],
         checkpoint_dir=gan_checkpoint_dir,
     log:
         "logs/train_gan/fold{fold}.log",

@@ -1,0 +1,132 @@
+"""One outer fold's GAN, end to end: train on the fold's training subjects only,
+synthesize the pool the strategies draw from, and judge it.
+
+Kept apart from the training loop so that the leakage rule — the GAN of fold k
+never sees fold k's validation or test subjects — lives in one short
+function that records exactly whom it trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from brainaug.classify.trainset import synthetic_class_counts
+from brainaug.dataset import load_dataset, select_subjects
+from brainaug.gan.quality import gan_quality
+from brainaug.gan.settings import GANSettings
+from brainaug.gan.synthesize import save_generator, save_synthetic, synthesize
+from brainaug.gan.train import train_gan
+from brainaug.results.figures import plot_real_vs_synthetic
+from brainaug.splits import read_splits
+from brainaug.strategies import parse_strategies
+from brainaug.template import grid_affine
+
+__all__ = ["run_gan_fold", "synthetic_pool_size"]
+
+
+def synthetic_pool_size(
+    real_labels: np.ndarray, strategies: Mapping[str, Any], n_classes: int, minimum: int
+) -> int:
+    """Synthetic volumes per class so that every strategy can draw its share.
+
+    A gan50 run on a fold with 300 real AD scans needs 300 synthetic AD scans;
+    a fixed config value would break on a large cohort, so the pool grows to
+    the largest need of any strategy.
+    """
+    need = minimum
+    for strategy in parse_strategies(dict(strategies)).values():
+        need = max(need, int(synthetic_class_counts(real_labels, strategy, n_classes).max(initial=0)))
+    return need
+
+
+def run_gan_fold(
+    volumes_path: str | Path,
+    index_path: str | Path,
+    splits_path: str | Path,
+    fold: int,
+    gan_config: Mapping[str, Any],
+    classes: Sequence[str],
+    image_size: int,
+    strategies: Mapping[str, Any],
+    outdir: str | Path,
+    checkpoint_dir: str | Path,
+    log: TextIO | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Train fold ``fold``'s GAN and write its outputs into ``outdir``.
+
+    Args:
+        volumes_path, index_path: the stacked dataset.
+        splits_path: ``splits.json``; only the fold's ``train`` subjects are used.
+        fold: outer fold number.
+        gan_config: the config's ``gan`` section.
+        classes: class names in label order.
+        image_size: S of the dataset's volumes.
+        strategies: the config's ``strategies`` (sets the synthetic pool size).
+        outdir: ``results/gan/fold{k}``: generator.pt, losses.tsv, samples.png,
+            synthetic.npz, synthetic/*.nii.gz, metrics.json.
+        checkpoint_dir: resume point, outside the rule's outputs.
+        log: progress stream.
+        device: training device (default: CUDA when available).
+
+    Returns:
+        The metrics written to ``metrics.json``.
+    """
+    started = time.perf_counter()
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    splits = read_splits(splits_path)
+    folds = {f["fold"]: f for f in splits["folds"]}
+    if fold not in folds:
+        raise ValueError(f"{splits_path} has no fold {fold} (folds: {sorted(folds)})")
+    train_subjects = sorted(folds[fold]["train"])
+    heldout_subjects = sorted(set(folds[fold]["val"]) | set(folds[fold]["test"]))
+
+    array, index = load_dataset(volumes_path, index_path)
+    if array.shape[1:] != (image_size,) * 3:
+        raise ValueError(f"{volumes_path} holds {array.shape[1:]} volumes, expected {image_size}^3")
+    real, real_labels, real_rows = select_subjects(array, index, train_subjects)
+    if len(real) == 0:
+        raise ValueError(f"Fold {fold} has no training scans in {index_path}")
+
+    settings = GANSettings.from_config({**dict(gan_config), "image_size": image_size})
+    result = train_gan(real, real_labels, list(classes), settings, workdir=checkpoint_dir, log=log, device=device)
+
+    generator = result.gan.generator
+    n_per_class = synthetic_pool_size(real_labels, strategies, len(classes), settings.n_synthetic_per_class)
+    synthetic, synthetic_labels = synthesize(generator, list(classes), n_per_class, seed=settings.seed + 1000 * fold)
+    save_synthetic(outdir, synthetic, synthetic_labels, list(classes), grid_affine(image_size))
+    save_generator(outdir / "generator.pt", generator, result.settings, list(classes))
+    tmp = outdir / "losses.tsv.tmp"
+    result.losses.to_csv(tmp, sep="\t", index=False)
+    os.replace(tmp, outdir / "losses.tsv")
+    plot_real_vs_synthetic(real, real_labels, synthetic, synthetic_labels, list(classes), outdir / "samples.png")
+
+    heldout, heldout_labels, _ = select_subjects(array, index, heldout_subjects)
+    quality = gan_quality(
+        real, real_labels, synthetic, synthetic_labels, heldout, heldout_labels, list(classes), seed=settings.seed
+    )
+    metrics = {
+        "fold": fold,
+        # Recorded, then checked against splits.json before any table is written.
+        "train_subjects": train_subjects,
+        "train_scans": real_rows["scan_id"].tolist(),
+        "n_synthetic_per_class": n_per_class,
+        "iterations": result.settings.iterations,
+        "resumed_from": result.resumed_from,
+        "device": str(result.device),
+        "settings": result.settings.to_dict(),
+        "seconds": round(time.perf_counter() - started, 2),
+        "quality": quality,
+    }
+    tmp = outdir / "metrics.json.tmp"
+    tmp.write_text(json.dumps(metrics, indent=1))
+    os.replace(tmp, outdir / "metrics.json")
+    return metrics
