@@ -258,3 +258,11 @@ def test_compute_metrics_perfect_and_absent_class():
     assert wrong["loss"] == pytest.approx(-(np.log(0.2) + np.log(0.3)) / 2)
     with pytest.raises(ValueError, match=r"Expected proba of shape \(2, 3\)"):
         compute_metrics(np.array([0, 1]), np.zeros((3, 3)))
+
+
+def test_auto_precision_is_fp32_on_cpu_and_bf16_on_cuda():
+    from brainaug.classify.train import classifier_precision
+
+    assert classifier_precision("auto", torch.device("cpu")) is None
+    assert classifier_precision("bf16", torch.device("cpu")) is torch.bfloat16
+    assert classifier_precision("fp32", torch.device("cpu")) is None

@@ -16,7 +16,6 @@ from brainaug.gan.synthesize import (
     load_generator,
     load_synthetic,
     save_generator,
-    save_sample_grid,
     save_synthetic,
     synthesize,
 )
@@ -121,17 +120,6 @@ def test_load_generator_errors(tmp_path):
     torch.save({"something": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="expected a brainaug generator"):
         load_generator(tmp_path / "other.pt")
-
-
-def test_sample_grid_png(tmp_path, generator):
-    volumes, labels = synthesize(generator, CLASSES, 1, seed=0)
-    real = np.tanh(np.random.default_rng(0).normal(size=(2, 16, 16, 16))).astype(np.float32)
-    path = save_sample_grid(tmp_path / "samples.png", real, np.array([0, 2]), volumes, labels, CLASSES)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    import matplotlib.image as mpimg
-
-    height, width = mpimg.imread(path).shape[:2]
-    assert width > height  # three classes by six panels
 
 
 def test_recalibrate_batchnorm_copies_and_rewrites_running_stats(generator):

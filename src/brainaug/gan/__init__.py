@@ -30,7 +30,6 @@ from brainaug.gan.synthesize import (
     load_generator,
     load_synthetic,
     save_generator,
-    save_sample_grid,
     save_synthetic,
     synthesize,
 )
@@ -53,7 +52,6 @@ __all__ = [
     "load_synthetic",
     "save_checkpoint",
     "save_generator",
-    "save_sample_grid",
     "save_synthetic",
     "synthesize",
     "train_gan",

@@ -40,7 +40,6 @@ __all__ = [
     "load_synthetic",
     "save_generator",
     "load_generator",
-    "save_sample_grid",
 ]
 
 
@@ -283,55 +282,3 @@ def load_generator(
     generator = Generator(settings.image_size, settings.width, settings.latent_dim, len(classes))
     generator.load_state_dict(weights)
     return generator.to(device).eval(), settings, classes
-
-
-def _planes(volume: np.ndarray) -> list[np.ndarray]:
-    """Mid-slices (sagittal, coronal, axial) of an (S, S, S) RAS-ordered volume, rotated for display."""
-    s = volume.shape[0] // 2
-    return [np.rot90(volume[s, :, :]), np.rot90(volume[:, s, :]), np.rot90(volume[:, :, s])]
-
-
-def save_sample_grid(
-    path: str | os.PathLike,
-    real: np.ndarray,
-    real_labels: np.ndarray,
-    synthetic: np.ndarray,
-    synthetic_labels: np.ndarray,
-    classes: list[str],
-) -> Path:
-    """PNG: one row per class, three planes of a real volume next to three of a synthetic one.
-
-    Args:
-        path: destination ``.png``.
-        real, synthetic: ``(N, S, S, S)`` volumes in [-1, 1].
-        real_labels, synthetic_labels: ``(N,)`` labels.
-        classes: class names (row titles).
-
-    A class without a real (or synthetic) volume gets an empty panel.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(len(classes), 6, figsize=(12, 2.1 * len(classes)), squeeze=False)
-    for row, name in enumerate(classes):
-        for col0, (vols, labs, kind) in enumerate(((real, real_labels, "real"), (synthetic, synthetic_labels, "synthetic"))):
-            idx = np.flatnonzero(np.asarray(labs) == row)
-            planes = _planes(np.asarray(vols[idx[0]], dtype=np.float32)) if len(idx) else [None] * 3
-            for k, plane in enumerate(planes):
-                ax = axes[row, 3 * col0 + k]
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if plane is not None:
-                    ax.imshow(plane, cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
-                if k == 0:
-                    ax.set_ylabel(name)
-                if row == 0:
-                    ax.set_title(f"{kind} {('sagittal', 'coronal', 'axial')[k]}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
