@@ -2,8 +2,8 @@
 
 Why: the SLURM profile has to be checked against a real ``slurmctld``/``slurmd``
 (see ``tests/slurm/README.md``). This module wraps ``start.sh``/``stop.sh`` and
-runs Snakemake through a workflow profile so that any test (the toy workflow
-here, the real workflow in the lead's end-to-end test) gets the same evidence:
+runs Snakemake through a workflow profile so that a test gets the evidence it
+needs:
 the completed process, the full log text, and the SLURM job IDs per rule, which
 ``job_info`` can look up in ``slurmctld`` afterwards (the test cluster keeps
 finished jobs for a day, ``MinJobAge=86400``).

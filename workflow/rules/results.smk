@@ -122,6 +122,9 @@ rule resource_summary:
         benchmark_dir=RESULTS / "benchmarks",
     log:
         "logs/resource_summary/resource_summary.log",
+    benchmark:
+        # Written after the job ends, so it appears in the next run's summary.
+        RESULTS / "benchmarks/resource_summary/resource_summary.tsv"
     threads: 1
     resources:
         mem_mb=1000,

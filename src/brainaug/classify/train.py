@@ -96,7 +96,6 @@ def _as_input(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     return t
 
 
-@torch.no_grad()
 def classifier_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """Autocast dtype of the classifier: ``auto`` is bf16 on CUDA only.
 
@@ -109,6 +108,7 @@ def classifier_precision(precision: str, device: torch.device) -> torch.dtype | 
     return resolve_precision(precision, device)
 
 
+@torch.no_grad()
 def predict_proba(
     model: nn.Module,
     x: np.ndarray | torch.Tensor,
