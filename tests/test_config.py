@@ -12,7 +12,7 @@ import yaml
 from brainaug.config import ConfigError, check_config
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text(encoding="utf-8"))
 
 
 def _with_defaults(instance: dict) -> dict:
@@ -29,7 +29,7 @@ def _merged(*names: str) -> dict:
 
     config: dict = {}
     for name in names:
-        update_config(config, yaml.safe_load((ROOT / "config" / name).read_text()))
+        update_config(config, yaml.safe_load((ROOT / "config" / name).read_text(encoding="utf-8")))
     return config
 
 
@@ -90,6 +90,7 @@ def test_user_strategies_replace_the_defaults():
         ({"synthetic": {"n_per_class": 4}}, r"synthetic\.n_per_class \(4\) must be at least cv\.n_folds \(6\)"),
         ({"results": {"baseline": "nope"}}, r"results\.baseline 'nope'"),
         ({"gan": {"checkpoint_every": 10_000}}, r"gan\.checkpoint_every"),
+        ({"classifier": {"max_epochs": 5}}, r"classifier\.min_epochs \(20\) exceeds classifier\.max_epochs \(5\)"),
     ],
 )
 def test_cross_key_checks_name_the_key(change, match):

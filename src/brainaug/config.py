@@ -58,6 +58,11 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"results.baseline '{baseline}' is not one of the strategies {list(config['strategies'])}"
         )
+    classifier = config["classifier"]
+    if classifier["min_epochs"] > classifier["max_epochs"]:
+        raise ConfigError(
+            f"classifier.min_epochs ({classifier['min_epochs']}) exceeds classifier.max_epochs ({classifier['max_epochs']})"
+        )
     gan = config["gan"]
     if gan["checkpoint_every"] > gan["iterations"]:
         raise ConfigError(

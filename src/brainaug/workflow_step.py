@@ -32,7 +32,7 @@ def workflow_step(snakemake: Any) -> Iterator[logging.Logger]:
     """
     log_path = Path(snakemake.log[0])
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    stream: TextIO = open(log_path, "a", buffering=1)
+    stream: TextIO = open(log_path, "a", buffering=1, encoding="utf-8")
     logger = logging.getLogger(f"brainaug.{snakemake.rule}")
     logger.handlers.clear()
     handler = logging.StreamHandler(stream)

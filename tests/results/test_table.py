@@ -59,7 +59,7 @@ def test_missing_file_is_named(classify_dir):
 
 def test_missing_key_is_named(classify_dir):
     p = classify_dir / "standard" / "fold1" / "metrics.json"
-    m = json.loads(p.read_text())
+    m = json.loads(p.read_text(encoding="utf-8"))
     del m["test"]["f1_macro"]
     p.write_text(json.dumps(m))
     with pytest.raises(ValueError, match=r"fold1/metrics.json: test.f1_macro is missing"):
@@ -100,8 +100,8 @@ def test_write_table_formats_percentages(classify_dir, tmp_path):
     ]
     back = pd.read_csv(paths["csv"])
     assert back.loc[1, "test_accuracy"] == pytest.approx(table.loc[1, "test_accuracy"])
-    md = paths["md"].read_text()
+    md = paths["md"].read_text(encoding="utf-8")
     assert "| gan50 " in md and "73.0" in md and "Test accuracy (%)" in md
-    tex = paths["tex"].read_text()
+    tex = paths["tex"].read_text(encoding="utf-8")
     assert "\\toprule" in tex and "gan50" in tex and "73.0" in tex
     assert not list((tmp_path / "tables").glob(".*"))  # no temporary files left behind

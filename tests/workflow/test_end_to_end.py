@@ -23,7 +23,7 @@ N_FOLDS = 3
 
 
 def _json(path: Path) -> dict:
-    return json.loads(path.read_text())
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def test_cohort_preprocessing_and_qc(tiny_run):
@@ -94,7 +94,7 @@ def test_table_and_figures(tiny_run):
     for strategy in STRATEGIES:
         rows = per_fold[per_fold["strategy"] == strategy]
         assert table.set_index("strategy").loc[strategy, "test_accuracy"] == pytest.approx(rows["test_accuracy"].mean())
-    assert (results / "tables" / "augmentation_comparison.tex").read_text().count("\\\\") >= len(STRATEGIES)
+    assert (results / "tables" / "augmentation_comparison.tex").read_text(encoding="utf-8").count("\\\\") >= len(STRATEGIES)
     gan_quality = pd.read_csv(results / "tables" / "gan_quality.csv")
     assert {"mmd", "memorization_ratio", "frechet_distance", "synthetic_accuracy"} <= set(gan_quality.columns)
     resources = pd.read_csv(results / "tables" / "resources.tsv", sep="\t")
@@ -115,7 +115,7 @@ def test_report_is_self_contained_html(tiny_run, workflow_helpers):
         tiny_run.workdir, ROOT / "tests" / "workflow" / "tiny.yaml", extra_args=["--report", str(report)], timeout=300
     )
     assert run.returncode == 0, run.describe()
-    html = report.read_text()
+    html = report.read_text(encoding="utf-8")
     assert "augmentation_comparison.csv" in html and "real_vs_synthetic.png" in html
 
 
@@ -145,7 +145,7 @@ def test_study_config_is_dry_runnable(tiny_run, workflow_helpers, tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "ADNI_BIDS").symlink_to(tiny_run.results / "synthetic_cohort")
     study = tmp_path / "study.yaml"
-    text = (ROOT / "config" / "study.yaml").read_text().replace("label_column: diagnosis_sc", "label_column: diagnosis")
+    text = (ROOT / "config" / "study.yaml").read_text(encoding="utf-8").replace("label_column: diagnosis_sc", "label_column: diagnosis")
     # The synthetic cohort has 6 subjects per class: enough for 6 folds.
     study.write_text(text)
     # The cohort checkpoint must exist before Snakemake can plan the per-scan jobs.

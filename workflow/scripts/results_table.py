@@ -26,4 +26,4 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     write_table(table, Path(snakemake.output.csv).parent)
     per_fold.to_csv(snakemake.output.per_fold + ".tmp", sep="\t", index=False)
     os.replace(snakemake.output.per_fold + ".tmp", snakemake.output.per_fold)
-    log.info("\n%s", Path(snakemake.output.md).read_text())
+    log.info("\n%s", Path(snakemake.output.md).read_text(encoding="utf-8"))

@@ -41,6 +41,8 @@ class ClassifierSettings:
         num_workers: DataLoader workers (0: in-process; the volumes are memory-mapped).
         class_weighted_loss: weight the cross-entropy by inverse class frequency of the
             training set (helps the minority class; off to match the study).
+        augment_max_shift: largest roll (voxels) of the classic augmentation. The study
+            rolls 1-4 voxels at 64^3; at 32^3 the same physical shift is 1-2 voxels.
     """
 
     model: str = "conv5_fc3"
@@ -57,6 +59,7 @@ class ClassifierSettings:
     precision: str = "fp32"
     num_workers: int = 0
     class_weighted_loss: bool = False
+    augment_max_shift: int = 4
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -80,7 +83,7 @@ class ClassifierSettings:
             raise ValueError(f"classifier.lr must be > 0, got {self.lr!r}")
         if self.weight_decay < 0:
             raise ValueError(f"classifier.weight_decay must be >= 0, got {self.weight_decay!r}")
-        for name in ("batch_size", "max_epochs", "patience", "min_epochs"):
+        for name in ("batch_size", "max_epochs", "patience", "min_epochs", "augment_max_shift"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"classifier.{name} must be a positive integer, got {value!r}")

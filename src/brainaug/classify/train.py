@@ -298,7 +298,7 @@ def train_classifier(
         w = np.where(counts > 0, len(train_y) / (n_classes * np.maximum(counts, 1)), 0.0)
         weight = torch.as_tensor(w, dtype=torch.float32, device=device)
     criterion = nn.CrossEntropyLoss(weight=weight)
-    augmenter = RandomStudyAugmentation() if strategy.classic_augmentation else None
+    augmenter = RandomStudyAugmentation(max_shift=settings.augment_max_shift) if strategy.classic_augmentation else None
     order_gen = torch.Generator().manual_seed(seed)
     aug_rng = np.random.default_rng([seed, 1])
     train_x = np.ascontiguousarray(train_x, dtype=np.float32)

@@ -316,7 +316,7 @@ def write_cohort(df: pd.DataFrame, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", newline="") as handle:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
             df.to_csv(handle, sep="\t", index=False, na_rep="")
         os.replace(tmp, path)
     except BaseException:

@@ -56,7 +56,7 @@ def _read_metrics(path: Path, strategy: str, fold: int) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"Missing classifier metrics for strategy {strategy!r} fold {fold}: {path}")
     try:
-        m = json.loads(path.read_text())
+        m = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON: {err}") from err
     row: dict[str, Any] = {"strategy": strategy, "fold": fold}
@@ -258,7 +258,7 @@ def write_table(df: pd.DataFrame, outdir: str | os.PathLike[str], stem: str = "a
     with atomic_output(paths["csv"]) as tmp:
         df.to_csv(tmp, index=False)
     with atomic_output(paths["md"]) as tmp:
-        tmp.write_text(shown.to_markdown(index=False, disable_numparse=True) + "\n")
+        tmp.write_text(shown.to_markdown(index=False, disable_numparse=True) + "\n", encoding="utf-8")
     with atomic_output(paths["tex"]) as tmp:
         tex = format_table(df, missing="--").to_latex(
             index=False,
@@ -268,5 +268,5 @@ def write_table(df: pd.DataFrame, outdir: str | os.PathLike[str], stem: str = "a
             "t and p from the corrected resampled t-test (Nadeau \\& Bengio 2003) of test accuracy against standard.",
             label="tab:augmentation_comparison",
         )
-        tmp.write_text(tex.replace("<0.001", "$<$0.001"))
+        tmp.write_text(tex.replace("<0.001", "$<$0.001"), encoding="utf-8")
     return paths
