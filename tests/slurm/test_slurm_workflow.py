@@ -26,7 +26,12 @@ TINY = ROOT / "tests" / "workflow" / "tiny.yaml"
 
 def test_tiny_workflow_through_slurm_matches_local_run(slurm_cluster, tiny_run, tmp_path):
     work = tmp_path / "slurm"
-    run = slurm_cluster.run_snakemake(work, configfile=TINY, timeout_s=900)
+    config = yaml.safe_load(TINY.read_text(encoding="utf-8"))
+    # As on a GPU cluster: the GPU stages ask for one GPU each (results must not change).
+    config["resources"] = {"gan": {"gpu": 1}, "classifier": {"gpu": 1}}
+    cluster_cfg = tmp_path / "cluster.yaml"
+    cluster_cfg.write_text(yaml.safe_dump(config), encoding="utf-8")
+    run = slurm_cluster.run_snakemake(work, configfile=cluster_cfg, timeout_s=900)
     context = f"{run.log_text[-6000:]}\n{slurm_cluster.log_tail()}"
     assert run.returncode == 0, context
 
@@ -64,12 +69,12 @@ def test_gan_killed_at_time_limit_resumes_from_checkpoint(slurm_cluster, tiny_ru
     work = tmp_path / "resume"
     shutil.copytree(tiny_run.workdir, work, symlinks=True, ignore=shutil.ignore_patterns(".snakemake", "report.html"))
     shutil.rmtree(work / "results" / "checkpoints" / "gan" / "fold0")
-    config = yaml.safe_load(TINY.read_text())
+    config = yaml.safe_load(TINY.read_text(encoding="utf-8"))
     # Long enough to outlive a 1-minute limit at 16^3, checkpointing often.
     config["gan"].update(iterations=100_000, checkpoint_every=50)
     config["resources"] = {"gan": {"gpu": 1, "runtime": 1}}
     long_cfg = tmp_path / "long.yaml"
-    long_cfg.write_text(yaml.safe_dump(config))
+    long_cfg.write_text(yaml.safe_dump(config), encoding="utf-8")
     target = "results/gan/fold0/metrics.json"
     run = slurm_cluster.run_snakemake(work, configfile=long_cfg, targets=[target],
                                       extra_args=["--forcerun", "train_gan"], timeout_s=400)
@@ -86,7 +91,7 @@ def test_gan_killed_at_time_limit_resumes_from_checkpoint(slurm_cluster, tiny_ru
     # Re-run with a finishing iteration count: training resumes at the checkpoint.
     config["gan"].update(iterations=killed_at + 10)
     config["resources"] = {"gan": {"gpu": 1, "runtime": 5}}
-    long_cfg.write_text(yaml.safe_dump(config))
+    long_cfg.write_text(yaml.safe_dump(config), encoding="utf-8")
     rerun = slurm_cluster.run_snakemake(work, configfile=long_cfg, targets=[target], timeout_s=300)
     assert rerun.returncode == 0, f"{rerun.log_text[-6000:]}\n{slurm_cluster.log_tail()}"
     metrics = json.loads((work / target).read_text())

@@ -12,7 +12,8 @@ rule synthetic_cohort:
         "logs/synthetic_cohort/synthetic_cohort.log",
     benchmark:
         RESULTS / "benchmarks/synthetic_cohort/synthetic_cohort.tsv"
-    threads: workflow.cores
+    # Snakemake scales this down to --cores on a small machine.
+    threads: 2
     resources:
         mem_mb=res("cohort", "mem_mb", 2000),
         runtime=res("cohort", "runtime", 30),
