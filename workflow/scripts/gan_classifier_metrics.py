@@ -1,7 +1,6 @@
 """Rule gan_classifier_metrics: judge the fold's GAN with the fold's real-data classifier."""
 
 import json
-import os
 
 import numpy as np
 
@@ -9,6 +8,7 @@ from brainaug.classify.train import load_classifier
 from brainaug.dataset import load_dataset, select_subjects
 from brainaug.results.gan_classifier import classifier_gan_metrics
 from brainaug.splits import read_splits
+from brainaug.results import atomic_output
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
@@ -21,8 +21,6 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
         synthetic, synthetic_labels = syn["volumes"], syn["labels"]
     metrics = classifier_gan_metrics(model, real, real_labels, synthetic, synthetic_labels, list(checkpoint["classes"]))
     metrics["fold"] = fold
-    tmp = snakemake.output.metrics + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(metrics, f, indent=1)
-    os.replace(tmp, snakemake.output.metrics)
+    with atomic_output(snakemake.output.metrics) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     log.info("%s", metrics)

@@ -1,10 +1,10 @@
 """Rule gan_quality_table: one row per fold of GAN quality (voxel and classifier metrics)."""
 
 import json
-import os
 
 import pandas as pd
 
+from brainaug.results import atomic_output
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
@@ -23,6 +23,6 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     table = pd.DataFrame(rows)
     summary = table.drop(columns="fold").agg(["mean", "std"]).assign(fold=["mean", "sd"])
     table = pd.concat([table.astype({"fold": str}), summary], ignore_index=True)
-    table.to_csv(snakemake.output.csv + ".tmp", index=False, float_format="%.4g")
-    os.replace(snakemake.output.csv + ".tmp", snakemake.output.csv)
+    with atomic_output(snakemake.output.csv) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4g")
     log.info("\n%s", table.to_string(index=False))

@@ -1,9 +1,9 @@
 """Rule preprocess: one scan to image_size^3 in MNI space, with its QC picture and row."""
 
 import json
-import os
 
 from brainaug.preprocess.pipeline import PreprocessSettings, preprocess_file
+from brainaug.results import atomic_output
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
@@ -18,8 +18,6 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
         settings=settings,
     )
     row = {"scan_id": snakemake.wildcards.scan, "image": str(snakemake.input.image), **row}
-    tmp = snakemake.output.qc_row + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(row, f, indent=1, default=float)
-    os.replace(tmp, snakemake.output.qc_row)
+    with atomic_output(snakemake.output.qc_row) as tmp:
+        tmp.write_text(json.dumps(row, indent=1, default=float), encoding="utf-8")
     log.info("%s", row)

@@ -1,20 +1,20 @@
 """Rule qc_summary: one table of registration QC, outliers flagged, and a montage."""
 
 import json
-import os
 
 import nibabel as nib
 import numpy as np
 
 from brainaug.preprocess.qc import summarise
 from brainaug.results.figures import plot_qc_montage
+from brainaug.results import atomic_output
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     rows = [json.load(open(path)) for path in snakemake.input.rows]
     table = summarise(rows, min_correlation=snakemake.params.settings["qc_min_correlation"])
-    table.to_csv(snakemake.output.summary + ".tmp", sep="\t", index=False)
-    os.replace(snakemake.output.summary + ".tmp", snakemake.output.summary)
+    with atomic_output(snakemake.output.summary) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
     volumes = [np.asarray(nib.load(p).dataobj, dtype=np.float32) for p in snakemake.input.volumes]
     titles = [f"{r['scan_id']} r={r['correlation']:.2f}" for r in rows]
     plot_qc_montage(volumes, titles, snakemake.output.montage)

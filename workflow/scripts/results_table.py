@@ -1,12 +1,12 @@
 """Rule results_table: leakage checks from recorded subject IDs, then the study's table."""
 
 import json
-import os
 from pathlib import Path
 
 from brainaug.results.leakage import check_leakage
 from brainaug.results.table import collect_metrics, comparison_table, write_table
 from brainaug.splits import read_splits
+from brainaug.results import atomic_output
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
@@ -24,6 +24,6 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     per_fold = collect_metrics(classify_dir, strategies, n_folds)
     table = comparison_table(per_fold, baseline=snakemake.params.baseline, strategies=strategies)
     write_table(table, Path(snakemake.output.csv).parent)
-    per_fold.to_csv(snakemake.output.per_fold + ".tmp", sep="\t", index=False)
-    os.replace(snakemake.output.per_fold + ".tmp", snakemake.output.per_fold)
+    with atomic_output(snakemake.output.per_fold) as tmp:
+        per_fold.to_csv(tmp, sep="\t", index=False)
     log.info("\n%s", Path(snakemake.output.md).read_text(encoding="utf-8"))

@@ -9,7 +9,6 @@ function that records exactly whom it trained on.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from brainaug.gan.quality import gan_quality
 from brainaug.gan.settings import GANSettings
 from brainaug.gan.synthesize import save_generator, save_synthetic, synthesize
 from brainaug.gan.train import train_gan
+from brainaug.results import atomic_output
 from brainaug.results.figures import plot_real_vs_synthetic
 from brainaug.splits import read_splits
 from brainaug.strategies import parse_strategies
@@ -104,9 +104,8 @@ def run_gan_fold(
     synthetic, synthetic_labels = synthesize(generator, list(classes), n_per_class, seed=settings.seed + 1000 * fold)
     save_synthetic(outdir, synthetic, synthetic_labels, list(classes), grid_affine(image_size))
     save_generator(outdir / "generator.pt", generator, result.settings, list(classes))
-    tmp = outdir / "losses.tsv.tmp"
-    result.losses.to_csv(tmp, sep="\t", index=False)
-    os.replace(tmp, outdir / "losses.tsv")
+    with atomic_output(outdir / "losses.tsv") as tmp:
+        result.losses.to_csv(tmp, sep="\t", index=False)
     plot_real_vs_synthetic(real, real_labels, synthetic, synthetic_labels, list(classes), outdir / "samples.png")
 
     heldout, heldout_labels, _ = select_subjects(array, index, heldout_subjects)
@@ -126,7 +125,6 @@ def run_gan_fold(
         "seconds": round(time.perf_counter() - started, 2),
         "quality": quality,
     }
-    tmp = outdir / "metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=1))
-    os.replace(tmp, outdir / "metrics.json")
+    with atomic_output(outdir / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     return metrics
