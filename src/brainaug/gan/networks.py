@@ -15,6 +15,9 @@ Four networks, sized by ``image_size`` S, ``width`` w and ``latent_dim``:
 * :class:`CodeDiscriminator` CD: MLP latent -> 4096 -> 4096 -> 1 with BN1d and
   LeakyReLU 0.2. Unconditional.
 
+The heads, the generator's stem and its upsample-convolve blocks compute
+exactly the reference's layers, but faster (:mod:`brainaug.gan.layers`).
+
 At S=64, w=64, latent 1000 the stage widths are 64-128-256-512 and the
 parameter counts are the reference's (E 43.8M, G 37.4M, D 11.1M, CD 20.9M)
 plus the conditioning (G: n_classes*512*64 input weights; D: an n_classes x 512
@@ -30,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from brainaug.gan.layers import DenseConv3d, DenseConvTranspose3d, NearestUpsampleConv3d
 from brainaug.gan.settings import GANSettings
 
 __all__ = [
@@ -113,7 +117,7 @@ class Encoder(nn.Module):
         widths = stage_widths(image_size, width)
         self.image_size = image_size
         self.trunk = _Trunk(widths)
-        self.head = nn.Conv3d(widths[-1], latent_dim, kernel_size=4, stride=1, padding=0)
+        self.head = DenseConv3d(widths[-1], latent_dim, kernel_size=4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_volume(x, self.image_size, "Encoder input")
@@ -143,7 +147,7 @@ class Discriminator(nn.Module):
         self.image_size = image_size
         self.n_classes = n_classes
         self.trunk = _Trunk(widths)
-        self.head = nn.Conv3d(widths[-1], 1, kernel_size=4, stride=1, padding=0)
+        self.head = DenseConv3d(widths[-1], 1, kernel_size=4)
         self.embed = nn.Embedding(n_classes, widths[-1])
         nn.init.zeros_(self.embed.weight)
 
@@ -174,23 +178,14 @@ class Generator(nn.Module):
         self.latent_dim = latent_dim
         self.n_classes = n_classes
         self.stem = nn.Sequential(
-            nn.ConvTranspose3d(latent_dim + n_classes, widths[0], kernel_size=4, stride=1, padding=0, bias=False),
+            DenseConvTranspose3d(latent_dim + n_classes, widths[0], kernel_size=4),
             nn.BatchNorm3d(widths[0]),
             nn.ReLU(inplace=True),
         )
         blocks: list[nn.Module] = []
         for in_ch, out_ch in zip(widths[:-1], widths[1:]):
-            blocks += [
-                nn.Upsample(scale_factor=2, mode="nearest"),
-                nn.Conv3d(in_ch, out_ch, kernel_size=3, stride=1, padding=1, bias=False),
-                nn.BatchNorm3d(out_ch),
-                nn.ReLU(inplace=True),
-            ]
-        blocks += [
-            nn.Upsample(scale_factor=2, mode="nearest"),
-            nn.Conv3d(widths[-1], 1, kernel_size=3, stride=1, padding=1, bias=False),
-            nn.Tanh(),
-        ]
+            blocks += [NearestUpsampleConv3d(in_ch, out_ch), nn.BatchNorm3d(out_ch), nn.ReLU(inplace=True)]
+        blocks += [NearestUpsampleConv3d(widths[-1], 1), nn.Tanh()]
         self.blocks = nn.Sequential(*blocks)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -226,7 +221,10 @@ class CodeDiscriminator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.layers(z).flatten()
+        # fp32 even under autocast: at batch 4 the MLP is bound by reading its
+        # 4096x4096 weights, and casting them to bf16 on every call cost more.
+        with torch.autocast(z.device.type, enabled=False):
+            return self.layers(z.to(self.layers[0].weight.dtype)).flatten()
 
 
 @dataclass
