@@ -18,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,6 +34,7 @@ __all__ = [
     "set_threads",
     "cpu_has_bf16",
     "num_threads",
+    "adam",
 ]
 
 #: Accepted values of the ``precision`` config key.
@@ -163,3 +165,21 @@ def num_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def adam(params: Iterable[torch.Tensor], fused: bool = True, **kwargs: Any) -> torch.optim.Adam:
+    """``torch.optim.Adam`` with the fused kernel where this torch has one for the parameters' device.
+
+    Why: PyTorch's default Adam on CPU loops over the parameters with several
+    passes each; the fused kernel makes one. For the study-size alpha-GAN
+    (113M parameters) that took the four optimizer steps from 0.4-1.0 s to
+    under 0.1 s per iteration on 2 cores. The update rule is the same (up to
+    rounding). ``fused=False`` gives PyTorch's default implementation.
+    """
+    params = list(params)
+    if fused:
+        try:
+            return torch.optim.Adam(params, fused=True, **kwargs)
+        except (RuntimeError, ValueError, TypeError):  # no fused Adam for this device/dtype in this torch
+            pass
+    return torch.optim.Adam(params, **kwargs)

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from brainaug.memory import retain_freed_memory
+
 __all__ = ["workflow_step"]
 
 
@@ -43,6 +45,7 @@ def workflow_step(snakemake: Any) -> Iterator[logging.Logger]:
     logger.stream = stream  # type: ignore[attr-defined]
     real_stderr = sys.stderr
     sys.stderr = stream
+    retain_freed_memory()  # jobs are short-lived processes: reuse big blocks rather than page-fault them anew
     try:
         yield logger
     except Exception as err:  # noqa: BLE001 - reported, then re-signalled by the exit code

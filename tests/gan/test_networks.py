@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
-from brainaug.device import autocast, resolve_precision, to_channels_last
+from brainaug.device import adam, autocast, resolve_precision, to_channels_last
 from brainaug.gan.losses import gradient_penalty
 from brainaug.gan.networks import (
     CodeDiscriminator,
@@ -18,6 +20,7 @@ from brainaug.gan.networks import (
     stage_widths,
 )
 from brainaug.gan.settings import GANSettings
+from brainaug.memory import retain_freed_memory
 
 # Parameter counts of cyclomon/3dbraingen's Model_alphaWGAN.py at width 64, latent 1000, 64^3,
 # computed layer by layer (weights + biases + BN affine).
@@ -173,3 +176,27 @@ def test_precision_resolution_and_layout():
     assert to_channels_last(torch.zeros(2, 3)).shape == (2, 3)
     with autocast(cpu, torch.bfloat16):
         assert torch.nn.functional.linear(torch.ones(2, 2), torch.ones(2, 2)).dtype == torch.bfloat16
+
+
+def test_fused_adam_makes_the_default_update():
+    torch.manual_seed(5)
+    weights = [torch.nn.Parameter(torch.randn(6, 4)) for _ in range(2)]
+    for w in weights:
+        w.grad = torch.randn_like(w)
+    fused = adam([weights[0]], lr=0.1, betas=(0.5, 0.999))
+    plain = adam([weights[1]], fused=False, lr=0.1, betas=(0.5, 0.999))
+    assert not plain.defaults.get("fused")
+    start = [w.detach().clone() for w in weights]
+    weights[1].grad = weights[0].grad.clone()
+    weights[1].data.copy_(weights[0].data)
+    fused.step()
+    plain.step()
+    assert not torch.equal(weights[0].detach(), start[0])
+    torch.testing.assert_close(weights[0].detach(), weights[1].detach())
+
+
+def test_retain_freed_memory_takes_effect_on_glibc_linux():
+    import platform
+
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert retain_freed_memory() is glibc

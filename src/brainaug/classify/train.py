@@ -41,7 +41,7 @@ from brainaug.classify.networks import build_classifier
 from brainaug.classify.settings import ClassifierSettings
 from brainaug.classify.trainset import build_training_set
 from brainaug.dataset import load_dataset
-from brainaug.device import autocast, configure_backends, pick_device, resolve_precision
+from brainaug.device import adam, autocast, configure_backends, pick_device, resolve_precision
 from brainaug.strategies import Strategy, parse_strategies
 
 try:  # the splits module owns the leakage error when it exists
@@ -291,7 +291,7 @@ def train_classifier(
 
     torch.manual_seed(seed)
     model = build_classifier(settings, n_classes, image_size).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    optimizer = adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     weight = None
     if settings.class_weighted_loss:
         counts = np.bincount(train_y, minlength=n_classes).astype(np.float64)
