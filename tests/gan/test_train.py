@@ -115,6 +115,18 @@ def test_resume_with_other_classes_is_refused(tmp_path):
         train_gan(volumes, labels, ["CN", "AD", "MCI"], settings, tmp_path, log=io.StringIO(), device="cpu")
 
 
+def test_checkpoint_of_other_networks_is_refused_naming_the_file(tmp_path):
+    volumes, labels = _data()
+    settings = GANSettings.from_config({**TINY, "iterations": 2})
+    train_gan(volumes, labels, CLASSES, settings, tmp_path, log=io.StringIO(), device="cpu")
+    path = tmp_path / CHECKPOINT_NAME
+    state = torch.load(path, weights_only=True)
+    state["models"]["generator"] = {f"old.{k}": v for k, v in state["models"]["generator"].items()}
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"checkpoint\.pt: the saved generator does not fit .* delete the file"):
+        train_gan(volumes, labels, CLASSES, settings.replace(iterations=3), tmp_path, log=io.StringIO(), device="cpu")
+
+
 def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     volumes, labels = _data()
     settings = GANSettings.from_config({**TINY, "iterations": 6})

@@ -31,6 +31,7 @@ __all__ = [
     "load_checkpoint",
     "capture_rng_state",
     "restore_rng_state",
+    "load_weights",
 ]
 
 #: File name of the (single, latest) checkpoint inside a training workdir.
@@ -127,3 +128,25 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(state, dict) or not {"step", "settings", "models", "optimizers"} <= set(state):
         raise ValueError(f"GAN checkpoint {path}: expected a dict with step/settings/models/optimizers")
     return state
+
+
+def load_weights(module: torch.nn.Module, weights: dict[str, Any], source: str | os.PathLike, name: str) -> None:
+    """``module.load_state_dict(weights)`` with an error that names the file and says what to do.
+
+    Why: a checkpoint written by a brainaug whose networks differ (another
+    version, or a hand-edited config) otherwise fails with a list of
+    mismatched tensor names that does not say which file is at fault.
+
+    Raises:
+        ValueError: when the weights do not fit ``module``.
+    """
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:2])
+        raise ValueError(
+            f"{source}: the saved {name} does not fit this brainaug's networks "
+            f"(written by another version or for other sizes): {detail[:300]}; "
+            "delete the file to train afresh"
+        ) from err

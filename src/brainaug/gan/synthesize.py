@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 import brainaug
-from brainaug.gan.checkpoint import atomic_torch_save
+from brainaug.gan.checkpoint import atomic_torch_save, load_weights
 from brainaug.gan.networks import Generator
 from brainaug.gan.settings import GANSettings
 
@@ -280,5 +280,5 @@ def load_generator(
     settings = GANSettings.from_dict(state["settings"])
     classes = [str(c) for c in state["classes"]]
     generator = Generator(settings.image_size, settings.width, settings.latent_dim, len(classes))
-    generator.load_state_dict(weights)
+    load_weights(generator, weights, path, "generator")
     return generator.to(device).eval(), settings, classes
