@@ -1,9 +1,9 @@
 """Device and precision helpers shared by the GAN and the classifier.
 
 Why one module: the GAN and the classifier must make the same choices
-(which device, which autocast dtype, which memory layout) so that a config's
-``precision`` means the same thing in both, and so that the benchmark times
-exactly what training runs.
+(which device, which autocast dtype, which memory layout, which Adam kernel)
+so that a config's ``precision`` means the same thing in both, and so that
+the benchmark times exactly what training runs.
 
 * ``precision="auto"`` resolves to bf16 autocast on CUDA and on CPUs that have
   native bf16 instructions (AVX512-BF16 / AMX); there the benchmark
