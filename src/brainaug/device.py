@@ -173,7 +173,7 @@ def adam(params: Iterable[torch.Tensor], fused: bool = True, **kwargs: Any) -> t
     Why: PyTorch's default Adam on CPU loops over the parameters with several
     passes each; the fused kernel makes one. For the study-size alpha-GAN
     (113M parameters) that took the four optimizer steps from 0.4-1.0 s to
-    under 0.1 s per iteration on 2 cores. The update rule is the same (up to
+    about 0.1 s per iteration on 2 cores. The update rule is the same (up to
     rounding). ``fused=False`` gives PyTorch's default implementation.
     """
     params = list(params)
