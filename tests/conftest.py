@@ -7,30 +7,18 @@ the SLURM test compares its own run against it.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from brainaug_testing import load_test_module
 
 TESTS = Path(__file__).resolve().parent
 TINY_CONFIG = TESTS / "workflow" / "tiny.yaml"
 
 
-def load_workflow_helpers():
-    """tests/workflow/helpers.py, imported by path (tests is not a package)."""
-    name = "brainaug_tests_workflow_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, TESTS / "workflow" / "helpers.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="session")
 def workflow_helpers():
-    return load_workflow_helpers()
+    return load_test_module("workflow/helpers.py")
 
 
 @pytest.fixture(scope="session")

@@ -8,31 +8,18 @@ them, so CI never skips.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from brainaug_testing import load_test_module
 
 __all__ = ["slurm_cluster", "slurm_helpers"]
-
-
-def _load_helpers():
-    """Import tests/slurm/cluster.py under a unique name (tests/ is no package)."""
-    name = "brainaug_tests_slurm_cluster"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("cluster.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 @pytest.fixture(scope="session")
 def slurm_helpers():
     """The tests/slurm/cluster.py module (paths, parse helpers)."""
-    return _load_helpers()
+    return load_test_module("slurm/cluster.py")
 
 
 @pytest.fixture(scope="session")

@@ -8,20 +8,12 @@ blobs and a manifest), writes a config that is merged over the repository's
 ``config/config.yaml``, runs Snakemake in a subprocess with a bounded time, and
 lists what the run left in ``results/``.
 
-Importing it from a test: pytest runs with ``--import-mode=importlib`` and
-``tests`` is not a package, so ``from tests.workflow.helpers import ...`` fails
-and a bare ``import helpers`` may find another module of that name. Load it by
-path under a unique name (as ``test_bad_input.py`` does)::
+Importing it from a test (``tests`` is not a package; see
+``tests/brainaug_testing.py``)::
 
-    import importlib.util, sys
-    from pathlib import Path
+    from brainaug_testing import load_test_module
 
-    name = "brainaug_tests_workflow_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "helpers.py")
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    helpers = sys.modules[name]
+    helpers = load_test_module("workflow/helpers.py")
 
 Typical use::
 

@@ -20,38 +20,20 @@ Where each case is caught:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from brainaug_testing import load_test_module
 
 pytestmark = pytest.mark.slow
 
 
-def _load_helpers():
-    """Import ``helpers.py`` next to this file under a unique name.
-
-    The repository runs pytest with ``--import-mode=importlib`` and ``tests`` is
-    not a package, so ``from tests.workflow.helpers import ...`` does not work;
-    a plain ``import helpers`` could pick up another module of that name.
-    """
-    name = "brainaug_tests_workflow_helpers"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("helpers.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-helpers = _load_helpers()
+helpers = load_test_module("workflow/helpers.py")
 
 #: Generous but bounded: a failing run here takes 5-30 s.
 TIMEOUT_S = 300
