@@ -143,8 +143,7 @@ def load_weights(module: torch.nn.Module, weights: dict[str, Any], source: str |
     try:
         module.load_state_dict(weights)
     except RuntimeError as err:
-        first = str(err).strip().splitlines()
-        detail = " ".join(line.strip() for line in first[:2])
+        detail = " ".join(line.strip() for line in str(err).strip().splitlines()[:2])
         raise ValueError(
             f"{source}: the saved {name} does not fit this brainaug's networks "
             f"(written by another version or for other sizes): {detail[:300]}; "

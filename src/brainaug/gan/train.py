@@ -189,7 +189,7 @@ def alpha_gan_step(
             x_rec = G(code, y)
             x_rand = G(prior(), y)
             loss_eg, parts_eg = encoder_generator_loss(
-                x, x_rec, D(x_rec, y), D(x_rand, y), CD(code.float()), lambda_l1
+                x, x_rec, D(x_rec, y), D(x_rand, y), CD(code), lambda_l1
             )
         loss_eg.backward()
         optimizers.encoder.step()
