@@ -7,14 +7,14 @@ files each time would dominate a CPU run. One ``.npy`` file opened with
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
+
+from brainaug.io.atomic import atomic_output
 
 __all__ = ["build_dataset", "load_dataset", "select_subjects", "INDEX_COLUMNS"]
 
@@ -46,11 +46,7 @@ def build_dataset(
     """
     rows = cohort[~cohort["scan_id"].isin(list(exclude))].sort_values("scan_id").reset_index(drop=True)
     shape = (len(rows), image_size, image_size, image_size)
-    out_volumes = Path(out_volumes)
-    out_volumes.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_volumes.parent, suffix=".npy.tmp")
-    os.close(fd)
-    try:
+    with atomic_output(out_volumes) as tmp:
         stack = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
         for i, scan_id in enumerate(rows["scan_id"]):
             path = Path(volume_paths[scan_id])
@@ -65,15 +61,10 @@ def build_dataset(
             stack[i] = data
         stack.flush()
         del stack
-        os.replace(tmp, out_volumes)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     index = rows[INDEX_COLUMNS].copy()
     index["label"] = index["label"].astype(int)
-    tmp_index = Path(str(out_index) + ".tmp")
-    index.to_csv(tmp_index, sep="\t", index=False)
-    os.replace(tmp_index, out_index)
+    with atomic_output(out_index) as tmp:
+        index.to_csv(tmp, sep="\t", index=False)
     return index
 
 

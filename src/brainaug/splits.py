@@ -14,8 +14,6 @@ Stratification uses one diagnosis per subject: the first session's (see
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,6 +23,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from brainaug.cohort.table import natural_key, subject_table
+from brainaug.io.atomic import atomic_output
 
 __all__ = [
     "LeakageError",
@@ -197,17 +196,9 @@ def check_splits(splits: dict, cohort: pd.DataFrame) -> None:
 
 def write_splits(splits: dict, path: str | Path) -> None:
     """Write ``splits.json`` atomically (temp file, then ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(splits, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, suffix=".tmp") as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(splits, handle, indent=2)
+        handle.write("\n")
 
 
 def read_splits(path: str | Path) -> dict:

@@ -9,6 +9,15 @@ training set that is synthetic. With ``n_real`` real training volumes and share
 ``n_syn / (n_real + n_syn) ~= p``. For 33 % this gives ``n_syn ~= 0.49 * n_real``;
 for 50 % it gives ``n_syn = n_real`` (the training set doubles). A share of 1 would
 mean no real data at all and is rejected.
+
+Which classes (:func:`synthetic_class_counts`; the GAN step sizes its pool with it,
+the classifier draws from that pool with it):
+
+- ``"proportional"``: per-class counts follow the real training set's class counts,
+  ``n_syn * n_real_c / n_real`` rounded by the largest-remainder method (so they sum
+  to ``n_syn``; ties go to the lower label);
+- ``"balanced"``: ``n_syn`` split equally over the classes present in the real
+  training set; the remainder goes to the classes with the fewest real volumes.
 """
 
 from __future__ import annotations
@@ -18,13 +27,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "BALANCE_MODES",
     "DEFAULT_STRATEGIES",
     "Strategy",
     "default_strategies",
+    "largest_remainder",
     "n_synthetic_for",
     "parse_strategies",
+    "synthetic_class_counts",
 ]
 
 BALANCE_MODES = ("proportional", "balanced")
@@ -187,3 +200,57 @@ def n_synthetic_for(n_real: int, share: float) -> int:
     if not 0.0 <= share < 1.0:
         raise ValueError(f"share must be in [0, 1), got {share!r}")
     return int(round(share * int(n_real) / (1.0 - share)))
+
+
+def largest_remainder(total: int, weights: Sequence[float]) -> np.ndarray:
+    """Split ``total`` into integers proportional to ``weights`` (Hamilton's method).
+
+    Args:
+        total: non-negative integer to split.
+        weights: non-negative weights, not all zero.
+
+    Returns:
+        int64 array, same length as ``weights``, summing to ``total``; ties in the
+        fractional parts go to the lower index.
+    """
+    w = np.asarray(weights, dtype=float)
+    if w.ndim != 1 or len(w) == 0 or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"weights must be non-negative and not all zero, got {list(w)}")
+    if total < 0:
+        raise ValueError(f"total must be >= 0, got {total}")
+    quotas = total * w / w.sum()
+    counts = np.floor(quotas).astype(np.int64)
+    rest = int(total - counts.sum())
+    order = np.argsort(-(quotas - counts), kind="stable")
+    counts[order[:rest]] += 1
+    return counts
+
+
+def synthetic_class_counts(real_labels: np.ndarray, strategy: Strategy, n_classes: int) -> np.ndarray:
+    """Number of synthetic volumes per class (length ``n_classes``) for this strategy.
+
+    Args:
+        real_labels: int labels ``(N_real,)`` of the real training set.
+        strategy: gives the synthetic share and balance mode.
+        n_classes: number of classes.
+    """
+    real_labels = np.asarray(real_labels, dtype=np.int64)
+    if real_labels.size and (real_labels.min() < 0 or real_labels.max() >= n_classes):
+        raise ValueError(
+            f"real_labels must lie in [0, {n_classes - 1}], got range "
+            f"[{real_labels.min()}, {real_labels.max()}]"
+        )
+    n_syn = n_synthetic_for(int(real_labels.size), strategy.synthetic_share)
+    real_counts = np.bincount(real_labels, minlength=n_classes)
+    if n_syn == 0:
+        return np.zeros(n_classes, dtype=np.int64)
+    if strategy.synthetic_balance == "proportional":
+        return largest_remainder(n_syn, real_counts)
+    present = np.flatnonzero(real_counts > 0)
+    counts = np.zeros(n_classes, dtype=np.int64)
+    counts[present] = n_syn // len(present)
+    rest = n_syn - int(counts.sum())
+    # The remainder goes to the rarest real classes first (ties: lower label).
+    rarest = present[np.argsort(real_counts[present], kind="stable")]
+    counts[rarest[:rest]] += 1
+    return counts

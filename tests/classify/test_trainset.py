@@ -3,13 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainaug.classify.trainset import (
-    build_training_set,
-    choose_synthetic,
-    largest_remainder,
-    synthetic_class_counts,
-)
-from brainaug.strategies import Strategy
+from brainaug.classify.trainset import build_training_set, choose_synthetic
+from brainaug.strategies import Strategy, largest_remainder, synthetic_class_counts
 
 CLASSES = ["CN", "MCI", "AD"]
 

@@ -8,7 +8,7 @@ from brainaug.classify.train import load_classifier
 from brainaug.dataset import load_dataset, select_subjects
 from brainaug.results.gan_classifier import classifier_gan_metrics
 from brainaug.splits import read_splits
-from brainaug.results import atomic_output
+from brainaug.io import atomic_output
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake

@@ -3,7 +3,7 @@
 import json
 
 from brainaug.preprocess.pipeline import PreprocessSettings, preprocess_file
-from brainaug.results import atomic_output
+from brainaug.io import atomic_output
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake

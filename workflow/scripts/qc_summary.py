@@ -7,7 +7,7 @@ import numpy as np
 
 from brainaug.preprocess.qc import summarise
 from brainaug.results.figures import plot_qc_montage
-from brainaug.results import atomic_output
+from brainaug.io import atomic_output
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake

@@ -2,7 +2,7 @@
 
 
 from brainaug.resource_usage import summarise_benchmarks
-from brainaug.results import atomic_output
+from brainaug.io import atomic_output
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake

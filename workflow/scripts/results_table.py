@@ -6,7 +6,7 @@ from pathlib import Path
 from brainaug.results.leakage import check_leakage
 from brainaug.results.table import collect_metrics, comparison_table, write_table
 from brainaug.splits import read_splits
-from brainaug.results import atomic_output
+from brainaug.io import atomic_output
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake

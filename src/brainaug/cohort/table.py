@@ -14,15 +14,15 @@ unknown), ``sex`` (may be empty). Rows are sorted by ``scan_id``.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from brainaug.io.atomic import atomic_output
 
 __all__ = [
     "COHORT_COLUMNS",
@@ -312,16 +312,8 @@ def write_cohort(df: pd.DataFrame, path: str | Path) -> None:
     A crash mid-write never leaves a truncated ``cohort.tsv`` that Snakemake
     would take as complete.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            df.to_csv(handle, sep="\t", index=False, na_rep="")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, suffix=".tmp") as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        df.to_csv(handle, sep="\t", index=False, na_rep="")
 
 
 def read_cohort(path: str | Path) -> pd.DataFrame:

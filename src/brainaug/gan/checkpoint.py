@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from brainaug.io.atomic import atomic_output
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -49,17 +50,8 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
         The destination path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, suffix=".tmp", fsync=True) as tmp:
+        torch.save(obj, tmp)
     return path
 
 

@@ -16,16 +16,15 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from brainaug.classify.trainset import synthetic_class_counts
 from brainaug.dataset import load_dataset, select_subjects
 from brainaug.gan.quality import gan_quality
 from brainaug.gan.settings import GANSettings
 from brainaug.gan.synthesize import save_generator, save_synthetic, synthesize
 from brainaug.gan.train import train_gan
-from brainaug.results import atomic_output
-from brainaug.results.figures import plot_real_vs_synthetic
+from brainaug.io.atomic import atomic_output
+from brainaug.plots import plot_real_vs_synthetic
 from brainaug.splits import read_splits
-from brainaug.strategies import parse_strategies
+from brainaug.strategies import parse_strategies, synthetic_class_counts
 from brainaug.template import grid_affine
 
 __all__ = ["run_gan_fold", "synthetic_pool_size"]

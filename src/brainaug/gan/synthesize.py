@@ -32,6 +32,7 @@ import brainaug
 from brainaug.gan.checkpoint import atomic_torch_save, load_weights
 from brainaug.gan.networks import Generator
 from brainaug.gan.settings import GANSettings
+from brainaug.io.atomic import atomic_output
 
 __all__ = [
     "synthesize",
@@ -194,14 +195,13 @@ def save_synthetic(
     nifti_dir = outdir / "synthetic"
     nifti_dir.mkdir(parents=True, exist_ok=True)
     npz_path = outdir / "synthetic.npz"
-    tmp = outdir / ".synthetic.npz.tmp.npz"
-    np.savez(
-        tmp,
-        volumes=volumes.astype(np.float32, copy=False),
-        labels=labels.astype(np.int64, copy=False),
-        classes=np.asarray([str(c) for c in classes]),
-    )
-    os.replace(tmp, npz_path)
+    with atomic_output(npz_path) as tmp:
+        np.savez(
+            tmp,
+            volumes=volumes.astype(np.float32, copy=False),
+            labels=labels.astype(np.int64, copy=False),
+            classes=np.asarray([str(c) for c in classes]),
+        )
     paths = []
     counters = {k: 0 for k in range(len(classes))}
     for volume, label in zip(volumes, labels):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -29,6 +28,7 @@ import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 
+from brainaug.io.atomic import atomic_output
 from brainaug.io.images import load_image
 from brainaug.preprocess.bias import n4_correct
 from brainaug.preprocess.register import register_to_template, resample_like
@@ -434,12 +434,6 @@ def preprocess_scan(
     return PreprocessResult(volume=scaled, image=out_img, mask=mask, transform=reg.transform, qc=qc)
 
 
-def _temp_path(final: Path, suffix: str) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
-    os.close(fd)
-    return Path(name)
-
-
 def write_nifti(volume: np.ndarray, path: str | os.PathLike[str], size: int | None = None) -> None:
     """Write an (S, S, S) RAS-ordered volume as float32 NIfTI with ``grid_affine(S)``, atomically.
 
@@ -450,20 +444,13 @@ def write_nifti(volume: np.ndarray, path: str | os.PathLike[str], size: int | No
     if volume.ndim != 3 or len(set(volume.shape)) != 1:
         raise ValueError(f"Expected an (S, S, S) volume for {path}, got shape {volume.shape}")
     size = volume.shape[0] if size is None else size
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ".nii.gz" if final.name.endswith(".gz") else ".nii"
-    tmp = _temp_path(final, suffix)
-    try:
+    suffix = ".nii.gz" if str(path).endswith(".gz") else ".nii"
+    with atomic_output(path, suffix=suffix) as tmp:
         img = nib.Nifti1Image(volume, grid_affine(size))
         img.header.set_xyzt_units("mm")
         img.set_qform(grid_affine(size), code=4)  # 4 = MNI152
         img.set_sform(grid_affine(size), code=4)
         nib.save(img, str(tmp))
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def preprocess_file(

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from brainaug.io.atomic import atomic_output
 
 __all__ = ["QC_COLUMNS", "plot_qc", "robust_z", "summarise", "write_summary"]
 
@@ -31,8 +32,7 @@ def plot_qc(
 ) -> None:
     """Save a three-plane view (sagittal, coronal, axial through the centre) as PNG.
 
-    Uses ``brainaug.results.figures.plot_three_plane`` when available, so QC looks like
-    the other figures; otherwise draws it here.
+    Drawn by :func:`brainaug.plots.plot_three_plane`, so QC looks like the other figures.
 
     Args:
         volume: (S, S, S) array in RAS voxel order, values in [-1, 1].
@@ -43,46 +43,9 @@ def plot_qc(
     volume = np.asarray(volume)
     if volume.ndim != 3:
         raise ValueError(f"Expected a 3D volume for the QC picture {path}, got shape {volume.shape}")
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.stem}.{os.getpid()}.tmp.png")
-    try:
-        try:
-            from brainaug.results.figures import plot_three_plane
-        except ImportError:
-            _plot_three_plane(volume, tmp, title, mask)
-        else:
-            plot_three_plane(volume, tmp, title=title, overlay=mask)
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from brainaug.plots import plot_three_plane  # matplotlib only for the jobs that draw
 
-
-def _plot_three_plane(volume: np.ndarray, path: Path, title: str | None, mask: np.ndarray | None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cx, cy, cz = (s // 2 for s in volume.shape)
-    # Arrays are (x=R, y=A, z=S); transpose so that up is superior/anterior on screen.
-    views = [
-        ("sagittal", volume[cx, :, :].T, None if mask is None else mask[cx, :, :].T),
-        ("coronal", volume[:, cy, :].T, None if mask is None else mask[:, cy, :].T),
-        ("axial", volume[:, :, cz].T, None if mask is None else mask[:, :, cz].T),
-    ]
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.3))
-    for ax, (name, sl, m) in zip(axes, views):
-        ax.imshow(sl, cmap="gray", origin="lower", vmin=-1, vmax=1, interpolation="nearest")
-        if m is not None and m.any() and not m.all():
-            ax.contour(m.astype(float), levels=[0.5], colors="r", linewidths=0.6)
-        ax.set_title(name, fontsize=9)
-        ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80, format="png")
-    plt.close(fig)
+    plot_three_plane(volume, path, title=title, overlay=mask)
 
 
 def robust_z(values: Iterable[float]) -> np.ndarray:
@@ -137,9 +100,6 @@ def write_summary(
 ) -> pd.DataFrame:
     """:func:`summarise` and write it as TSV (e.g. ``results/qc/summary.tsv``); returns the table."""
     df = summarise(rows, min_correlation=min_correlation)
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    df.to_csv(tmp, sep="\t", index=False)
-    os.replace(tmp, final)
+    with atomic_output(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False)
     return df

@@ -1,14 +1,8 @@
-"""Figures of the study, each written as one PNG (about 100 dpi) atomically.
+"""Figures of the study's results, each written as one PNG (about 100 dpi) atomically.
 
-Figures are built with matplotlib's object-oriented API (``matplotlib.figure.Figure``,
-Agg canvas) instead of ``pyplot``: no global figure registry, no backend to select,
-nothing to leak when a workflow job draws hundreds of QC images.
-
-Slice convention: volumes are (S, S, S) arrays in RAS order (x → right, y → anterior,
-z → superior, as written by preprocessing). Axial ``v[:, :, c]``, coronal ``v[:, c, :]``
-and sagittal ``v[c, :, :]`` slices are transposed and drawn with ``origin="lower"``,
-so anterior (axial) or superior (coronal, sagittal) is up and the subject's right is
-on the viewer's right (neurological convention; no flips are applied).
+The per-scan and per-fold pictures that earlier steps draw (three planes of a scan,
+real vs synthetic) live in :mod:`brainaug.plots`, below preprocessing and the GAN;
+they are re-exported here so that every figure can be found in one place.
 """
 
 from __future__ import annotations
@@ -22,7 +16,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from brainaug.results import atomic_output
+from brainaug.plots import (
+    as_volume,
+    blank_axes,
+    plot_real_vs_synthetic,
+    plot_three_plane,
+    robust_range,
+    save_figure,
+    three_planes,
+)
 
 __all__ = [
     "plot_confusion_matrices",
@@ -34,50 +36,6 @@ __all__ = [
     "plot_three_plane",
     "three_planes",
 ]
-
-DPI = 100
-
-
-def _save(fig: Figure, path: str | os.PathLike[str]) -> None:
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=DPI, format="png")
-
-
-def _volume(v: Any, name: str) -> np.ndarray:
-    v = np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, dtype=np.float32)
-    if v.ndim == 4 and v.shape[0] == 1:
-        v = v[0]
-    if v.ndim != 3:
-        raise ValueError(f"{name} must be a 3D volume (X, Y, Z), got shape {v.shape}")
-    return v
-
-
-def three_planes(volume: np.ndarray) -> list[np.ndarray]:
-    """The central axial, coronal and sagittal slices of an RAS (X, Y, Z) volume, ready for
-    ``imshow(..., origin="lower")`` (anterior/superior up).
-
-    Args:
-        volume: (X, Y, Z) array.
-
-    Returns:
-        ``[axial (Y, X), coronal (Z, X), sagittal (Z, Y)]``.
-    """
-    x, y, z = (s // 2 for s in volume.shape)
-    return [volume[:, :, z].T, volume[:, y, :].T, volume[x, :, :].T]
-
-
-def _robust_range(v: np.ndarray) -> tuple[float, float]:
-    lo, hi = np.percentile(v, [1, 99]) if v.size else (0.0, 1.0)
-    return (float(lo), float(hi)) if hi > lo else (float(lo), float(lo) + 1.0)
-
-
-def _blank(ax: Any, text: str = "") -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    if text:
-        ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="grey")
 
 
 def plot_strategy_comparison(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
@@ -107,7 +65,7 @@ def plot_strategy_comparison(table: pd.DataFrame, path: str | os.PathLike[str]) 
     ax.set_ylim(0, 115)  # room above 100 % for the legend
     ax.legend(loc="upper center", ncols=2, fontsize=8, frameon=False)
     ax.set_title("Classifier accuracy per augmentation strategy")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confusion_matrices(
@@ -147,8 +105,8 @@ def plot_confusion_matrices(
         ax.set_ylabel("true")
         ax.set_title(str(name), fontsize=10)
     for ax in axes.flat[len(mats):]:
-        _blank(ax)
-    _save(fig, path)
+        blank_axes(ax)
+    save_figure(fig, path)
 
 
 def plot_learning_curves(histories: Mapping[str, Sequence[pd.DataFrame]], path: str | os.PathLike[str]) -> None:
@@ -184,71 +142,7 @@ def plot_learning_curves(histories: Mapping[str, Sequence[pd.DataFrame]], path: 
             bottom.set_ylabel("val balanced accuracy (%)")
             if frames:
                 top.legend(fontsize=7)
-    _save(fig, path)
-
-
-def _first_of_class(volumes: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray | None:
-    idx = np.flatnonzero(labels == k)
-    return np.asarray(volumes[idx[0]], dtype=np.float32) if len(idx) else None
-
-
-def plot_real_vs_synthetic(
-    real: np.ndarray,
-    real_labels: Sequence[int] | np.ndarray,
-    synthetic: np.ndarray,
-    synthetic_labels: Sequence[int] | np.ndarray,
-    classes: Sequence[str],
-    path: str | os.PathLike[str],
-) -> None:
-    """Rows = classes; columns = real axial, coronal, sagittal, then synthetic axial, coronal, sagittal.
-
-    Shows the first real and the first synthetic volume of each class on a shared
-    grey scale of [-1, 1] (the GAN's intensity range), so contrast differences show.
-
-    Args:
-        real: (N, S, S, S) real volumes (RAS order).
-        real_labels: (N,) integer labels.
-        synthetic: (M, S, S, S) synthetic volumes of the same spatial shape.
-        synthetic_labels: (M,) integer labels.
-        classes: class names in label order.
-        path: output PNG.
-
-    Raises:
-        ValueError: shapes or label counts that do not match.
-    """
-    real = np.asarray(real)
-    synthetic = np.asarray(synthetic)
-    if real.ndim != 4 or synthetic.ndim != 4:
-        raise ValueError(f"real and synthetic must be (N, S, S, S) arrays, got {real.shape} and {synthetic.shape}")
-    if real.shape[1:] != synthetic.shape[1:]:
-        raise ValueError(
-            f"real volumes have shape {real.shape[1:]} but synthetic volumes have {synthetic.shape[1:]}; "
-            "they must match to be compared"
-        )
-    y_real, y_syn = np.asarray(real_labels), np.asarray(synthetic_labels)
-    if y_real.shape != (len(real),) or y_syn.shape != (len(synthetic),):
-        raise ValueError(
-            f"Expected one label per volume: real {len(real)} volumes / {y_real.shape} labels, "
-            f"synthetic {len(synthetic)} volumes / {y_syn.shape} labels"
-        )
-    nrows = len(classes)
-    fig = Figure(figsize=(9.5, 1.7 * nrows + 0.6), layout="constrained")
-    axes = fig.subplots(nrows, 6, squeeze=False)
-    planes = ("axial", "coronal", "sagittal")
-    for k, name in enumerate(classes):
-        for half, (vols, labels, kind) in enumerate(((real, y_real, "real"), (synthetic, y_syn, "synthetic"))):
-            v = _first_of_class(vols, labels, k)
-            for p in range(3):
-                ax = axes[k, 3 * half + p]
-                if v is None:
-                    _blank(ax, f"no {kind}")
-                else:
-                    ax.imshow(three_planes(v)[p], cmap="gray", vmin=-1, vmax=1, origin="lower")
-                    _blank(ax)
-                if k == 0:
-                    ax.set_title(f"{kind} {planes[p]}", fontsize=9)
-        axes[k, 0].set_ylabel(str(name), fontsize=11)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_gan_losses(losses: pd.DataFrame | Mapping[Any, pd.DataFrame], path: str | os.PathLike[str]) -> None:
@@ -284,8 +178,8 @@ def plot_gan_losses(losses: pd.DataFrame | Mapping[Any, pd.DataFrame], path: str
         if len(runs) > 1 and ax is axes.flat[0]:
             ax.legend(fontsize=7)
     for ax in axes.flat[len(cols):]:
-        _blank(ax)
-    _save(fig, path)
+        blank_axes(ax)
+    save_figure(fig, path)
 
 
 def plot_qc_montage(
@@ -310,49 +204,11 @@ def plot_qc_montage(
     fig = Figure(figsize=(1.6 * ncols, 1.8 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax, v, t in zip(axes.flat, volumes, titles):
-        v = _volume(v, f"volume {t!r}")
-        lo, hi = _robust_range(v)
+        v = as_volume(v, f"volume {t!r}")
+        lo, hi = robust_range(v)
         ax.imshow(three_planes(v)[0], cmap="gray", vmin=lo, vmax=hi, origin="lower")
         ax.set_title(str(t), fontsize=7)
-        _blank(ax)
+        blank_axes(ax)
     for ax in axes.flat[len(volumes):]:
-        _blank(ax)
-    _save(fig, path)
-
-
-def plot_three_plane(
-    volume: np.ndarray, path: str | os.PathLike[str], title: str | None = None, overlay: np.ndarray | None = None
-) -> None:
-    """Central axial, coronal and sagittal slices of one scan (per-scan QC).
-
-    Args:
-        volume: (X, Y, Z) volume in RAS order; shown on its 1-99 percentile range.
-        path: output PNG.
-        title: figure title (e.g. scan id and registration similarity).
-        overlay: optional (X, Y, Z) mask or map of the same shape (e.g. the brain mask),
-            drawn as a red contour at 0.5 of its maximum.
-
-    Raises:
-        ValueError: a non-3D volume or an overlay of another shape.
-    """
-    v = _volume(volume, "volume")
-    ov = None
-    if overlay is not None:
-        ov = _volume(overlay, "overlay")
-        if ov.shape != v.shape:
-            raise ValueError(f"overlay has shape {ov.shape} but volume has {v.shape}; they must match")
-    lo, hi = _robust_range(v)
-    fig = Figure(figsize=(7.5, 2.9), layout="constrained")
-    axes = fig.subplots(1, 3)
-    for ax, sl, name in zip(axes, three_planes(v), ("axial", "coronal", "sagittal")):
-        ax.imshow(sl, cmap="gray", vmin=lo, vmax=hi, origin="lower")
-        ax.set_title(name, fontsize=9)
-        _blank(ax)
-    if ov is not None and float(ov.max()) > float(ov.min()):
-        level = float(ov.min()) + 0.5 * (float(ov.max()) - float(ov.min()))
-        for ax, sl in zip(axes, three_planes(ov)):
-            if sl.min() < level < sl.max():
-                ax.contour(sl, levels=[level], colors="red", linewidths=0.8, origin="lower")
-    if title:
-        fig.suptitle(str(title), fontsize=10)
-    _save(fig, path)
+        blank_axes(ax)
+    save_figure(fig, path)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from brainaug.results import atomic_output
+from brainaug.io import atomic_output
 from brainaug.results.stats import corrected_resampled_ttest
 
 __all__ = ["METRICS", "collect_metrics", "comparison_table", "format_table", "write_table"]
