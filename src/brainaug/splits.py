@@ -24,9 +24,12 @@ from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from brainaug.cohort.table import natural_key, subject_table
 from brainaug.io.atomic import atomic_output
+from brainaug.leakage import LeakageError
 
 __all__ = [
     "LeakageError",
+    "fold_roles",
+    "fold_seed",
     "make_splits",
     "check_splits",
     "write_splits",
@@ -37,17 +40,17 @@ __all__ = [
 _ROLES = ("train", "val", "test")
 
 
-class LeakageError(RuntimeError):
-    """A split would let a subject's data reach two roles (or no role) in a fold."""
-
-
 def _sorted(subjects: Iterable[str]) -> list[str]:
     return sorted((str(s) for s in subjects), key=natural_key)
 
 
-def _fold_seed(seed: int, fold: int) -> int:
-    """Independent, reproducible seed per fold (not ``seed + fold``, which collides across seeds)."""
-    return int(np.random.SeedSequence([seed, fold]).generate_state(1)[0])
+def fold_seed(seed: int, fold: int) -> int:
+    """Independent, reproducible 32-bit seed per fold (not ``seed + fold``, which collides across seeds).
+
+    The one derivation for every per-fold seed: the validation split here, the
+    classifier (which keeps 31 bits of it) and anything added later.
+    """
+    return int(np.random.SeedSequence([int(seed), int(fold)]).generate_state(1)[0])
 
 
 def _validation_split(
@@ -140,7 +143,7 @@ def make_splits(
     outer = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     folds = []
     for k, (rest_idx, test_idx) in enumerate(outer.split(ids, labels, groups=ids)):
-        train, val = _validation_split(ids[rest_idx], labels[rest_idx], val_fraction, _fold_seed(seed, k))
+        train, val = _validation_split(ids[rest_idx], labels[rest_idx], val_fraction, fold_seed(seed, k))
         folds.append({"fold": k, "train": train, "val": val, "test": _sorted(ids[test_idx])})
     return {
         "classes": classes,
@@ -216,6 +219,23 @@ def read_splits(path: str | Path) -> dict:
         if absent:
             raise ValueError(f"{path}: fold {fold.get('fold')} lacks keys {absent}")
     return splits
+
+
+def fold_roles(splits: dict, fold: int, source: str | Path) -> dict[str, set[str]]:
+    """The subject IDs of each role (``train``, ``val``, ``test``) of one fold of a read splits file.
+
+    Args:
+        splits: the dict :func:`read_splits` returned.
+        fold: fold number.
+        source: the splits file, named in the error.
+
+    Raises:
+        ValueError: the splits have no such fold.
+    """
+    for entry in splits["folds"]:
+        if int(entry["fold"]) == int(fold):
+            return {role: {str(s) for s in entry[role]} for role in _ROLES}
+    raise ValueError(f"{source} has no fold {fold}; folds are {[e.get('fold') for e in splits['folds']]}")
 
 
 def scans_for(cohort: pd.DataFrame, subjects: Iterable[str]) -> pd.DataFrame:

@@ -9,16 +9,11 @@ import pytest
 import torch
 
 from brainaug.classify.settings import ClassifierSettings
-from brainaug.classify.train import (
-    LeakageError,
-    compute_metrics,
-    evaluate,
-    load_classifier,
-    predict_proba,
-    run_fold,
-    train_classifier,
-)
+from brainaug.classify.loop import train_classifier
+from brainaug.classify.predict import compute_metrics, evaluate, load_classifier, predict_proba
+from brainaug.classify.train import run_fold
 from brainaug.device import num_threads
+from brainaug.leakage import LeakageError
 from brainaug.strategies import Strategy
 
 CLASSES = ["CN", "MCI", "AD"]
@@ -261,7 +256,7 @@ def test_compute_metrics_perfect_and_absent_class():
 
 
 def test_auto_precision_is_fp32_on_cpu_and_bf16_on_cuda():
-    from brainaug.classify.train import classifier_precision
+    from brainaug.classify.predict import classifier_precision
 
     assert classifier_precision("auto", torch.device("cpu")) is None
     assert classifier_precision("bf16", torch.device("cpu")) is torch.bfloat16

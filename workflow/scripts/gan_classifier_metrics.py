@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from brainaug.classify.train import load_classifier
+from brainaug.classify.predict import load_classifier
 from brainaug.dataset import load_dataset, select_subjects
 from brainaug.results.gan_classifier import classifier_gan_metrics
 from brainaug.splits import read_splits

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from brainaug.results.leakage import check_leakage
+from brainaug.leakage import check_leakage
 from brainaug.results.table import collect_metrics, comparison_table, write_table
 from brainaug.splits import read_splits
 from brainaug.io import atomic_output

@@ -10,16 +10,11 @@ from brainaug.classify.augment import (
 )
 from brainaug.classify.networks import Conv5FC3, build_classifier, penultimate_features
 from brainaug.classify.settings import ClassifierSettings
-from brainaug.classify.train import (
-    LeakageError,
-    TrainOutput,
-    evaluate,
-    load_classifier,
-    predict_proba,
-    run_fold,
-    train_classifier,
-)
+from brainaug.classify.loop import TrainOutput, train_classifier
+from brainaug.classify.predict import evaluate, load_classifier, predict_proba
+from brainaug.classify.train import run_fold
 from brainaug.classify.trainset import build_training_set
+from brainaug.leakage import LeakageError
 
 __all__ = [
     "ClassifierSettings",

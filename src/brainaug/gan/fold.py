@@ -23,7 +23,7 @@ from brainaug.gan.synthesize import save_generator, save_synthetic, synthesize
 from brainaug.gan.train import train_gan
 from brainaug.io.atomic import atomic_output
 from brainaug.plots import plot_real_vs_synthetic
-from brainaug.splits import read_splits
+from brainaug.splits import fold_roles, read_splits
 from brainaug.strategies import parse_strategies, synthetic_class_counts
 from brainaug.template import grid_affine
 
@@ -81,12 +81,9 @@ def run_gan_fold(
     started = time.perf_counter()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    splits = read_splits(splits_path)
-    folds = {f["fold"]: f for f in splits["folds"]}
-    if fold not in folds:
-        raise ValueError(f"{splits_path} has no fold {fold} (folds: {sorted(folds)})")
-    train_subjects = sorted(folds[fold]["train"])
-    heldout_subjects = sorted(set(folds[fold]["val"]) | set(folds[fold]["test"]))
+    roles = fold_roles(read_splits(splits_path), fold, splits_path)
+    train_subjects = sorted(roles["train"])
+    heldout_subjects = sorted(roles["val"] | roles["test"])
 
     array, index = load_dataset(volumes_path, index_path)
     if array.shape[1:] != (image_size,) * 3:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from brainaug.classify.networks import penultimate_features
-from brainaug.classify.train import predict_proba
+from brainaug.classify.predict import predict_proba
 from brainaug.results.frechet import frechet_distance
 
 __all__ = ["classifier_gan_metrics", "extract_features"]

@@ -1,10 +1,15 @@
-"""Refuse to report results that leaked held-out subjects into training.
+"""Subject leakage: the one exception type and the checks every step shares.
 
 An augmentation study is only meaningful if neither the classifier nor the GAN
 that fed it ever saw the fold's validation or test subjects: a GAN trained on
 test subjects hands their anatomy to the classifier through the synthetic set.
-The workflow runs :func:`check_leakage` on the recorded subject lists (written by
-the training steps into their ``metrics.json``) before it builds the table.
+The same rules are checked at three points, with the same code: when the folds
+are made (:func:`brainaug.splits.check_splits`), when a classifier is trained
+(:func:`check_disjoint`, :func:`check_gan_subjects`), and before the table is
+built, on the subject lists every training step recorded in its
+``metrics.json`` (:func:`check_leakage`).
+
+Below ``gan``, ``classify`` and ``results``; it imports nothing of the package.
 """
 
 from __future__ import annotations
@@ -12,9 +17,66 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from brainaug.splits import LeakageError  # one exception type for split and result checks
+__all__ = ["LeakageError", "check_disjoint", "check_gan_subjects", "check_leakage", "gan_subject_leaks", "overlaps"]
 
-__all__ = ["LeakageError", "check_leakage"]
+
+class LeakageError(RuntimeError):
+    """A subject's data reached two roles of a fold (or a GAN saw held-out subjects)."""
+
+
+def overlaps(roles: Mapping[str, set[str]]) -> list[tuple[str, str, set[str]]]:
+    """Every pair of roles that share members, as ``(a, b, shared)`` in the roles' order.
+
+    Args:
+        roles: role name -> members (subject or scan IDs), e.g. train/val/test.
+    """
+    names = list(roles)
+    pairs = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            common = roles[a] & roles[b]
+            if common:
+                pairs.append((a, b, common))
+    return pairs
+
+
+def check_disjoint(roles: Mapping[str, set[str]], what: str) -> None:
+    """Raise on the first pair of roles that share members (``what``: "Subjects", "Scans")."""
+    for a, b, common in overlaps(roles):
+        raise LeakageError(
+            f"{what} appear in both {a} and {b}: {sorted(common)[:5]}" + (" ..." if len(common) > 5 else "")
+        )
+
+
+def gan_subject_leaks(gan_subjects: set[str], fold: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    """Which of the subjects a fold's GAN trained on it should not have seen.
+
+    Args:
+        gan_subjects: the GAN's recorded ``train_subjects``.
+        fold: the fold's ``train``, ``val`` and ``test`` subject sets.
+
+    Returns:
+        ``{"test": ..., "val": ..., "outside": ...}``: held-out subjects, and subjects in
+        no role of the fold (a GAN from another cohort or fold).
+    """
+    return {
+        "test": gan_subjects & fold["test"],
+        "val": gan_subjects & fold["val"],
+        "outside": gan_subjects - fold["train"] - fold["val"] - fold["test"],
+    }
+
+
+def check_gan_subjects(gan_subjects: set[str], fold: Mapping[str, set[str]], source: Any) -> None:
+    """Raise unless the GAN behind ``source`` (a synthetic pool) trained on ``fold``'s training subjects only."""
+    leaks = gan_subject_leaks(gan_subjects, fold)
+    leaked = leaks["val"] | leaks["test"]
+    if leaked:
+        raise LeakageError(f"The GAN behind {source} trained on validation/test subjects {sorted(leaked)[:5]}")
+    if leaks["outside"]:
+        raise LeakageError(
+            f"The GAN behind {source} trained on subjects outside this fold's training set: "
+            f"{sorted(leaks['outside'])[:5]}"
+        )
 
 
 def _subjects(value: Any, where: str, key: str) -> set[str]:
@@ -72,10 +134,8 @@ def check_leakage(
 
     tested_in: dict[str, int] = {}
     for k, f in sorted(folds.items()):
-        for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
-            both = f[a] & f[b]
-            if both:
-                problems.append(f"splits.json fold {k}: subjects in both {a} and {b}: {_show(both)}")
+        for a, b, both in overlaps(f):
+            problems.append(f"splits.json fold {k}: subjects in both {a} and {b}: {_show(both)}")
         for s in f["test"]:
             if s in tested_in:
                 problems.append(f"splits.json: subject {s} is in the test sets of folds {tested_in[s]} and {k}")
@@ -86,14 +146,12 @@ def check_leakage(
         if k not in folds:
             raise ValueError(f"GAN metrics given for fold {k}, which splits.json does not have ({sorted(folds)})")
         gan_train = _subjects(gm.get("train_subjects"), f"GAN fold {k} metrics.json", "train_subjects")
-        f = folds[k]
+        leaks = gan_subject_leaks(gan_train, folds[k])
         for part in ("test", "val"):
-            leaked = gan_train & f[part]
-            if leaked:
-                problems.append(f"GAN fold {k}: trained on {part} subjects {_show(leaked)}")
-        outside = gan_train - f["train"] - f["val"] - f["test"]
-        if outside:
-            problems.append(f"GAN fold {k}: trained on subjects outside the fold's train set: {_show(outside)}")
+            if leaks[part]:
+                problems.append(f"GAN fold {k}: trained on {part} subjects {_show(leaks[part])}")
+        if leaks["outside"]:
+            problems.append(f"GAN fold {k}: trained on subjects outside the fold's train set: {_show(leaks['outside'])}")
 
     for (strategy, k), m in sorted(classify_metrics.items(), key=lambda kv: (str(kv[0][0]), int(kv[0][1]))):
         k = int(k)

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from brainaug.results.leakage import LeakageError, check_leakage
+from brainaug.leakage import LeakageError, check_leakage
 
 SPLITS = {
     "classes": ["CN", "AD"],
