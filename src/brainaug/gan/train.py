@@ -18,10 +18,10 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
@@ -277,6 +277,45 @@ def _saved_step(path: Path) -> int:
     return int(load_checkpoint(path)["step"])
 
 
+def _sample_batch(
+    volumes: np.ndarray, labels: np.ndarray, settings: GANSettings, sampler: torch.Generator, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch drawn with replacement by the loop's own generator, so a resumed run draws the same batches."""
+    idx = torch.randint(0, volumes.shape[0], (settings.batch_size,), generator=sampler).numpy()
+    x = torch.from_numpy(np.ascontiguousarray(volumes[idx], dtype=np.float32))[:, None].to(device)
+    if settings.channels_last:
+        x = to_channels_last(x)
+    return x, torch.from_numpy(labels[idx]).to(device)
+
+
+def _check_finite(values: dict[str, float], names: Sequence[str], iteration: int, ckpt_path: Path) -> None:
+    """Stop on the first NaN/Inf loss, before a checkpoint could save the broken weights over good ones."""
+    for name in names:
+        if not math.isfinite(values[name]):
+            if ckpt_path.exists():
+                kept = f"the last good checkpoint ({ckpt_path}, iteration {_saved_step(ckpt_path)}) is kept"
+            else:
+                kept = "no checkpoint had been written yet"
+            raise TrainingDivergedError(
+                f"GAN training diverged at iteration {iteration}: {name} = {values[name]}; {kept}. "
+                "Try a lower gan.lr or gan.precision: fp32."
+            )
+
+
+def _log_progress(bar: Any, values: dict[str, float], step: int, iterations: int, log: TextIO) -> None:
+    """One progress line (and the bar's postfix): losses and speed, for a job log read while it runs."""
+    bar.set_postfix(
+        eg=f"{values['eg_loss']:.3g}", d=f"{values['d_loss']:.3g}", cd=f"{values['cd_loss']:.3g}",
+        l1=f"{values['eg_l1']:.3g}", refresh=False,
+    )
+    tqdm.write(
+        f"iter {step}/{iterations} eg {values['eg_loss']:.4g} (l1 {values['eg_l1']:.4g}) "
+        f"d {values['d_loss']:.4g} (W {values['d_wasserstein']:.4g}) cd {values['cd_loss']:.4g} "
+        f"{1.0 / max(values['seconds'], 1e-9):.2f} it/s",
+        file=log,
+    )
+
+
 def train_gan(
     volumes: np.ndarray,
     labels: np.ndarray,
@@ -399,41 +438,19 @@ def train_gan(
     try:
         while step < settings.iterations:
             started = time.perf_counter()
-            idx = torch.randint(0, n, (settings.batch_size,), generator=sampler).numpy()
-            x = torch.from_numpy(np.ascontiguousarray(volumes[idx], dtype=np.float32))[:, None].to(device)
-            if settings.channels_last:
-                x = to_channels_last(x)
-            y = torch.from_numpy(labels[idx]).to(device)
+            x, y = _sample_batch(volumes, labels, settings, sampler, device)
             parts = alpha_gan_step(
                 gan, optimizers, x, y, sampler, settings.lambda_gp, settings.lambda_l1, amp_dtype
             )
             values = dict(zip(parts, torch.stack(list(parts.values())).float().cpu().tolist()))
-            for name in ("eg_loss", "d_loss", "cd_loss", *parts):
-                if not math.isfinite(values[name]):
-                    if ckpt_path.exists():
-                        kept = f"the last good checkpoint ({ckpt_path}, iteration {_saved_step(ckpt_path)}) is kept"
-                    else:
-                        kept = "no checkpoint had been written yet"
-                    raise TrainingDivergedError(
-                        f"GAN training diverged at iteration {step + 1}: {name} = {values[name]}; {kept}. "
-                        "Try a lower gan.lr or gan.precision: fp32."
-                    )
+            _check_finite(values, ("eg_loss", "d_loss", "cd_loss", *parts), step + 1, ckpt_path)
             step += 1
             values["iteration"] = step
             values["seconds"] = time.perf_counter() - started
             history.append([float(values[c]) for c in LOSS_COLUMNS])
             bar.update(1)
             if step % settings.log_every == 0 or step == settings.iterations:
-                bar.set_postfix(
-                    eg=f"{values['eg_loss']:.3g}", d=f"{values['d_loss']:.3g}", cd=f"{values['cd_loss']:.3g}",
-                    l1=f"{values['eg_l1']:.3g}", refresh=False,
-                )
-                tqdm.write(
-                    f"iter {step}/{settings.iterations} eg {values['eg_loss']:.4g} (l1 {values['eg_l1']:.4g}) "
-                    f"d {values['d_loss']:.4g} (W {values['d_wasserstein']:.4g}) cd {values['cd_loss']:.4g} "
-                    f"{1.0 / max(values['seconds'], 1e-9):.2f} it/s",
-                    file=log,
-                )
+                _log_progress(bar, values, step, settings.iterations, log)
             if step % settings.checkpoint_every == 0 or step == settings.iterations:
                 checkpoint()
             if callback is not None:
