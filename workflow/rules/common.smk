@@ -1,5 +1,5 @@
 # Helpers shared by the rules: config validation, cohort lookups, output lists.
-import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -38,16 +38,32 @@ def cohort_source_input(wildcards):
     return {"manifest": data["manifest"]}
 
 
+_COHORT_CACHE = {}
+
+
+def cohort_images():
+    """``{scan_id: image}`` from the validated cohort table, read once per version of the file.
+
+    Snakemake calls input functions once per job; re-reading the table each time made
+    planning quadratic in the number of scans. Keyed by path and mtime, so a re-made
+    table (the checkpoint re-ran) is read again.
+    """
+    table = checkpoints.cohort.get().output.table
+    key = (os.path.abspath(table), os.stat(table).st_mtime_ns)
+    if key not in _COHORT_CACHE:
+        cohort = pd.read_csv(table, sep="\t", dtype=str, usecols=["scan_id", "image"])
+        _COHORT_CACHE.clear()
+        _COHORT_CACHE[key] = dict(zip(cohort["scan_id"], cohort["image"]))
+    return _COHORT_CACHE[key]
+
+
 def scans():
     """Scan IDs from the validated cohort table (available once the checkpoint ran)."""
-    table = checkpoints.cohort.get().output.table
-    return pd.read_csv(table, sep="\t", dtype=str)["scan_id"].tolist()
+    return list(cohort_images())
 
 
 def scan_image(wildcards):
-    table = checkpoints.cohort.get().output.table
-    cohort = pd.read_csv(table, sep="\t", dtype=str).set_index("scan_id")
-    return cohort.loc[wildcards.scan, "image"]
+    return cohort_images()[wildcards.scan]
 
 
 def preprocessed_volumes(wildcards):
