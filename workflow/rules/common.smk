@@ -86,6 +86,17 @@ def gan_checkpoint_dir(wildcards):
     return str(RESULTS / "checkpoints" / "gan" / f"fold{wildcards.fold}")
 
 
+def strategy_settings(wildcards):
+    """Only this strategy's entry, so editing another strategy does not re-run this one's folds."""
+    return {wildcards.strategy: config["strategies"][wildcards.strategy]}
+
+
+def preprocess_settings():
+    """The keys that shape one scan's output; the QC floor and the outlier exclusion act later."""
+    later = ("exclude_qc_outliers", "qc_min_correlation")
+    return {k: v for k, v in config["preprocess"].items() if k not in later}
+
+
 def classifier_outputs(name):
     return expand(str(RESULTS / "classify" / "{strategy}" / "fold{fold}" / name), strategy=STRATEGIES, fold=FOLDS)
 
