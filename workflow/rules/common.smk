@@ -97,8 +97,12 @@ def preprocess_settings():
     return {k: v for k, v in config["preprocess"].items() if k not in later}
 
 
+#: Every (strategy, fold) classifier run, in table order; scripts zip it with their inputs.
+CLASSIFIER_RUNS = [[strategy, fold] for strategy in STRATEGIES for fold in FOLDS]
+
+
 def classifier_outputs(name):
-    return expand(str(RESULTS / "classify" / "{strategy}" / "fold{fold}" / name), strategy=STRATEGIES, fold=FOLDS)
+    return [str(RESULTS / "classify" / strategy / f"fold{fold}" / name) for strategy, fold in CLASSIFIER_RUNS]
 
 
 def final_outputs():
