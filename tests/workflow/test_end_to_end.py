@@ -12,6 +12,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from brainaug.template import grid_affine
 
@@ -107,6 +108,20 @@ def test_rerun_has_nothing_to_do(tiny_run, workflow_helpers):
     run = workflow_helpers.run_workflow(tiny_run.workdir, ROOT / "tests" / "workflow" / "tiny.yaml", extra_args=["-n"])
     assert run.returncode == 0, run.describe()
     assert "Nothing to be done" in run.output
+
+
+def test_resource_edit_reruns_nothing(tiny_run, workflow_helpers, tmp_path):
+    """Resources place jobs; they are no input of any result, so editing them re-runs no job."""
+    config = yaml.safe_load((ROOT / "tests" / "workflow" / "tiny.yaml").read_text(encoding="utf-8"))
+    config["resources"] = {
+        "preprocess": {"mem_mb": 3100, "runtime": 21},
+        "gan": {"mem_mb": 4100, "runtime": 61},
+        "classifier": {"mem_mb": 4100, "runtime": 61},
+    }
+    edited = workflow_helpers.write_config(tmp_path / "resources.yaml", config)
+    run = workflow_helpers.run_workflow(tiny_run.workdir, edited, extra_args=["-n"])
+    assert run.returncode == 0, run.describe()
+    assert "Nothing to be done" in run.output, run.output[-3000:]
 
 
 def test_report_is_self_contained_html(tiny_run, workflow_helpers):

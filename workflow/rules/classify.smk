@@ -13,7 +13,8 @@ rule train_classifier:
         predictions=RESULTS / "classify" / "{strategy}" / "fold{fold}" / "predictions.tsv",
         metrics=RESULTS / "classify" / "{strategy}" / "fold{fold}" / "metrics.json",
     params:
-        config=config,
+        classifier=config["classifier"],
+        strategies=strategy_settings,
     log:
         "logs/train_classifier/{strategy}/fold{fold}.log",
     benchmark:
@@ -37,8 +38,6 @@ rule gan_classifier_metrics:
         splits=RESULTS / "splits.json",
     output:
         metrics=RESULTS / "gan" / "fold{fold}" / "classifier_metrics.json",
-    params:
-        config=config,
     log:
         "logs/gan_classifier_metrics/fold{fold}.log",
     benchmark:

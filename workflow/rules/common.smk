@@ -1,5 +1,5 @@
 # Helpers shared by the rules: config validation, cohort lookups, output lists.
-import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -38,16 +38,32 @@ def cohort_source_input(wildcards):
     return {"manifest": data["manifest"]}
 
 
+_COHORT_CACHE = {}
+
+
+def cohort_images():
+    """``{scan_id: image}`` from the validated cohort table, read once per version of the file.
+
+    Snakemake calls input functions once per job; re-reading the table each time made
+    planning quadratic in the number of scans. Keyed by path and mtime, so a re-made
+    table (the checkpoint re-ran) is read again.
+    """
+    table = checkpoints.cohort.get().output.table
+    key = (os.path.abspath(table), os.stat(table).st_mtime_ns)
+    if key not in _COHORT_CACHE:
+        cohort = pd.read_csv(table, sep="\t", dtype=str, usecols=["scan_id", "image"])
+        _COHORT_CACHE.clear()
+        _COHORT_CACHE[key] = dict(zip(cohort["scan_id"], cohort["image"]))
+    return _COHORT_CACHE[key]
+
+
 def scans():
     """Scan IDs from the validated cohort table (available once the checkpoint ran)."""
-    table = checkpoints.cohort.get().output.table
-    return pd.read_csv(table, sep="\t", dtype=str)["scan_id"].tolist()
+    return list(cohort_images())
 
 
 def scan_image(wildcards):
-    table = checkpoints.cohort.get().output.table
-    cohort = pd.read_csv(table, sep="\t", dtype=str).set_index("scan_id")
-    return cohort.loc[wildcards.scan, "image"]
+    return cohort_images()[wildcards.scan]
 
 
 def preprocessed_volumes(wildcards):
@@ -70,8 +86,23 @@ def gan_checkpoint_dir(wildcards):
     return str(RESULTS / "checkpoints" / "gan" / f"fold{wildcards.fold}")
 
 
+def strategy_settings(wildcards):
+    """Only this strategy's entry, so editing another strategy does not re-run this one's folds."""
+    return {wildcards.strategy: config["strategies"][wildcards.strategy]}
+
+
+def preprocess_settings():
+    """The keys that shape one scan's output; the QC floor and the outlier exclusion act later."""
+    later = ("exclude_qc_outliers", "qc_min_correlation")
+    return {k: v for k, v in config["preprocess"].items() if k not in later}
+
+
+#: Every (strategy, fold) classifier run, in table order; scripts zip it with their inputs.
+CLASSIFIER_RUNS = [[strategy, fold] for strategy in STRATEGIES for fold in FOLDS]
+
+
 def classifier_outputs(name):
-    return expand(str(RESULTS / "classify" / "{strategy}" / "fold{fold}" / name), strategy=STRATEGIES, fold=FOLDS)
+    return [str(RESULTS / "classify" / strategy / f"fold{fold}" / name) for strategy, fold in CLASSIFIER_RUNS]
 
 
 def final_outputs():

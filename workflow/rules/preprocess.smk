@@ -9,7 +9,7 @@ rule preprocess:
         qc_png=RESULTS / "qc" / "{scan}.png",
         qc_row=RESULTS / "qc" / "{scan}.json",
     params:
-        settings=config["preprocess"],
+        settings=preprocess_settings(),
     log:
         "logs/preprocess/{scan}.log",
     benchmark:
@@ -38,7 +38,7 @@ rule qc_summary:
             category="Quality control",
         ),
     params:
-        settings=config["preprocess"],
+        min_correlation=config["preprocess"]["qc_min_correlation"],
     log:
         "logs/qc_summary/qc_summary.log",
     benchmark:

@@ -16,6 +16,7 @@ rule results_table:
         tex=RESULTS / "tables" / "augmentation_comparison.tex",
         per_fold=RESULTS / "tables" / "per_fold.tsv",
     params:
+        runs=CLASSIFIER_RUNS,
         strategies=STRATEGIES,
         n_folds=N_FOLDS,
         baseline=config["results"]["baseline"],
@@ -58,6 +59,7 @@ rule figures:
     input:
         table=RESULTS / "tables" / "augmentation_comparison.csv",
         per_fold=RESULTS / "tables" / "per_fold.tsv",
+        metrics=classifier_outputs("metrics.json"),
         histories=classifier_outputs("history.tsv"),
         losses=expand(RESULTS / "gan" / "fold{fold}" / "losses.tsv", fold=FOLDS),
         synthetic=RESULTS / "gan" / "fold0" / "synthetic.npz",
@@ -91,9 +93,8 @@ rule figures:
             category="GAN",
         ),
     params:
-        strategies=STRATEGIES,
+        runs=CLASSIFIER_RUNS,
         classes=CLASSES,
-        classify_dir=RESULTS / "classify",
     log:
         "logs/figures/figures.log",
     benchmark:

@@ -14,15 +14,17 @@ from brainaug.workflow_step import workflow_step
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     out = snakemake.output
     classes = snakemake.params.classes
-    classify_dir = Path(snakemake.params.classify_dir)
-    strategies = snakemake.params.strategies
     figures.plot_strategy_comparison(pd.read_csv(snakemake.input.table), out.comparison)
 
-    confusions, histories = {}, {}
-    for name in strategies:
-        folds = sorted(classify_dir.joinpath(name).glob("fold*/metrics.json"))
-        confusions[name] = sum(np.asarray(json.loads(p.read_text())["test"]["confusion_matrix"]) for p in folds)
-        histories[name] = [pd.read_csv(p.with_name("history.tsv"), sep="\t") for p in folds]
+    # The declared runs only: a fold folder left from an earlier config is not one of them.
+    runs = {}
+    for (name, _), metrics, history in zip(snakemake.params.runs, snakemake.input.metrics, snakemake.input.histories):
+        runs.setdefault(name, []).append((metrics, history))
+    confusions = {
+        name: sum(np.asarray(json.loads(Path(m).read_text())["test"]["confusion_matrix"]) for m, _ in folds)
+        for name, folds in runs.items()
+    }
+    histories = {name: [pd.read_csv(h, sep="\t") for _, h in folds] for name, folds in runs.items()}
     figures.plot_confusion_matrices(confusions, classes, out.confusion)
     figures.plot_learning_curves(histories, out.curves)
 

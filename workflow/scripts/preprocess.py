@@ -7,9 +7,7 @@ from brainaug.io import atomic_output
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
-    # exclude_qc_outliers concerns the dataset rule, not how one scan is processed.
-    section = {k: v for k, v in snakemake.params.settings.items() if k != "exclude_qc_outliers"}
-    settings = PreprocessSettings.from_config(section)
+    settings = PreprocessSettings.from_config(snakemake.params.settings)
     row = preprocess_file(
         snakemake.input.image,
         snakemake.output.volume,

@@ -12,7 +12,7 @@ from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     rows = [json.load(open(path)) for path in snakemake.input.rows]
-    table = summarise(rows, min_correlation=snakemake.params.settings["qc_min_correlation"])
+    table = summarise(rows, min_correlation=snakemake.params.min_correlation)
     with atomic_output(snakemake.output.summary) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
     volumes = [np.asarray(nib.load(p).dataobj, dtype=np.float32) for p in snakemake.input.volumes]

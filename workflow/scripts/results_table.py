@@ -13,14 +13,14 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     strategies, n_folds = snakemake.params.strategies, snakemake.params.n_folds
     classify_dir = Path(snakemake.params.classify_dir)
     classify_metrics = {
-        (name, k): json.loads((classify_dir / name / f"fold{k}" / "metrics.json").read_text())
-        for name in strategies
-        for k in range(n_folds)
+        (name, int(k)): json.loads(Path(path).read_text())
+        for (name, k), path in zip(snakemake.params.runs, snakemake.input.metrics)
     }
     gan_metrics = {k: json.loads(Path(p).read_text()) for k, p in enumerate(snakemake.input.gan_metrics)}
     # Refuses to report if a test or validation subject reached any training.
     check_leakage(read_splits(snakemake.input.splits), classify_metrics, gan_metrics)
     log.info("leakage checks passed for %d classifier runs and %d GANs", len(classify_metrics), len(gan_metrics))
+    # Reads the same files by their layout (the declared inputs): collect_metrics takes no path list yet.
     per_fold = collect_metrics(classify_dir, strategies, n_folds)
     table = comparison_table(per_fold, baseline=snakemake.params.baseline, strategies=strategies)
     write_table(table, Path(snakemake.output.csv).parent)

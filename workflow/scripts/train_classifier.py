@@ -14,7 +14,7 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
         splits_path=snakemake.input.splits,
         fold=int(snakemake.wildcards.fold),
         strategy_name=snakemake.wildcards.strategy,
-        cfg=snakemake.params.config,
+        cfg={"classifier": snakemake.params.classifier, "strategies": snakemake.params.strategies},
         synthetic_npz=synthetic if synthetic else None,
         outdir=Path(snakemake.output.metrics).parent,
         log=log.stream,

@@ -1,6 +1,6 @@
 """Preprocess one T1 scan into an S^3 volume in MNI template space, scaled to [-1, 1].
 
-Steps (design.md, "Preprocessing"): load -> squeeze -> canonical orientation ->
+Steps (stage costs in benchmarks/README.md, "Preprocessing speed"): load -> squeeze -> canonical orientation ->
 downsample to a working resolution -> N4 bias correction (fitted on a shrunk copy)
 -> affine registration to the template (Mattes MI, multi-resolution) -> brain mask
 (template mask in template space, AND the scan's own foreground when it is already
