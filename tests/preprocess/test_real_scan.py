@@ -45,7 +45,7 @@ def ch2_2mm(ch2) -> sitk.Image:
 @pytest.fixture(scope="module")
 def ch2_result_path():
     # From the file path, as the workflow calls it (through brainaug.io.images).
-    return preprocess_scan(CH2, S, PreprocessSettings(image_size=S))
+    return preprocess_scan(CH2, S, PreprocessSettings.from_config(dict(image_size=S)))
 
 
 def test_ch2_matches_template_and_skull_is_gone(ch2_result_path):
@@ -66,7 +66,7 @@ def test_ch2_matches_template_and_skull_is_gone(ch2_result_path):
 
 
 def test_non_ras_orientation_gives_the_same_output(ch2_2mm, tmp_path: Path):
-    settings = PreprocessSettings(image_size=S)
+    settings = PreprocessSettings.from_config(dict(image_size=S))
     ras = preprocess_scan(ch2_2mm, S, settings)
     pir = sitk.DICOMOrient(ch2_2mm, "PIR")
     assert pir.GetDirection() != ch2_2mm.GetDirection()
@@ -80,12 +80,12 @@ def test_non_ras_orientation_gives_the_same_output(ch2_2mm, tmp_path: Path):
 
 def test_anisotropic_input(ch2):
     aniso = resample_like(ch2, [1.0, 1.0, 3.0])
-    res = preprocess_scan(aniso, S, PreprocessSettings(image_size=S))
+    res = preprocess_scan(aniso, S, PreprocessSettings.from_config(dict(image_size=S)))
     assert res.qc["correlation"] >= 0.74, res.qc
 
 
 @pytest.mark.skipif(not CH2BET.exists(), reason=f"{CH2BET} missing (mricron-data)")
 def test_skull_stripped_input_is_detected_and_registered():
-    res = preprocess_scan(CH2BET, S, PreprocessSettings(image_size=S))
+    res = preprocess_scan(CH2BET, S, PreprocessSettings.from_config(dict(image_size=S)))
     assert res.qc["skull_stripped_input"] is True
     assert res.qc["correlation"] >= 0.74, res.qc

@@ -44,10 +44,11 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import permutations, product
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -57,6 +58,8 @@ from scipy import ndimage
 
 import brainaug
 from brainaug.cohort.atrophy import FIELD_STEP, atrophy_basis, displacement_transform
+from brainaug.config import check_synthetic
+from brainaug.settings import build_settings
 from brainaug.template import CEREBRA_LABELS, _bundle_dir, load_template
 
 __all__ = [
@@ -109,70 +112,39 @@ class SyntheticCohortConfig:
             this factor (tests use 2 to run in seconds); 1 for real use.
     """
 
-    n_per_class: int | dict[str, int] = 24
-    classes: tuple[str, ...] = _DEFAULT_CLASSES
-    seed: int = 0
-    sessions_per_subject: int = 1
-    skull_probability: float = 0.5
-    severity_sd: float = 0.15
-    max_voxels: int = 2_000_000
-    scale: float = 1.0
+    n_per_class: int | dict[str, int]
+    classes: tuple[str, ...]
+    seed: int
+    sessions_per_subject: int
+    skull_probability: float
+    severity_sd: float
+    max_voxels: int
+    scale: float
 
-    @classmethod
-    def from_config(cls, section: Mapping | None) -> SyntheticCohortConfig:
-        """Build from the ``synthetic`` config dict; missing keys take the defaults."""
-        section = dict(section or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise ValueError(f"unknown key(s) in config section 'synthetic': {unknown}; expected {sorted(known)}")
-        if "classes" in section:
-            section["classes"] = tuple(section["classes"])
-        config = cls(**section)
-        config.validate()
-        return config
-
-    def validate(self) -> None:
-        """Raise ``ValueError``/``TypeError`` naming the bad setting."""
-        if isinstance(self.classes, str) or len(self.classes) < 2:
-            raise ValueError(f"synthetic.classes must list at least 2 diagnoses, got {self.classes!r}")
-        if len(set(self.classes)) != len(self.classes):
-            raise ValueError(f"synthetic.classes has repeated names: {list(self.classes)}")
-        self.counts()  # validates n_per_class
-        for name, value, lo, hi in [
-            ("sessions_per_subject", self.sessions_per_subject, 1, 20),
-            ("max_voxels", self.max_voxels, 10_000, 50_000_000),
-        ]:
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"synthetic.{name} must be an integer, got {value!r}")
-            if not lo <= value <= hi:
-                raise ValueError(f"synthetic.{name} must be in [{lo}, {hi}], got {value}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"synthetic.seed must be a non-negative integer, got {self.seed!r}")
-        if not 0.0 <= self.skull_probability <= 1.0:
-            raise ValueError(f"synthetic.skull_probability must be in [0, 1], got {self.skull_probability}")
-        if not 0.0 <= self.severity_sd <= 1.0:
-            raise ValueError(f"synthetic.severity_sd must be in [0, 1], got {self.severity_sd}")
+    def __post_init__(self) -> None:
         if not 1.0 <= self.scale <= 4.0:
             raise ValueError(f"synthetic.scale must be in [1, 4], got {self.scale}")
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any] | None, *, scale: float = 1.0) -> SyntheticCohortConfig:
+        """Build from the ``synthetic`` config section plus ``classes`` (``data.classes``).
+
+        Defaults and bounds come from the schema; ``scale`` is not configuration
+        (tests coarsen the cohort with it).
+
+        Raises:
+            TypeError: a value of the wrong type (the message names the key).
+            ValueError: unknown key or bad value (the message names the key).
+        """
+        return build_settings(
+            cls, "synthetic", section, borrowed={"classes": "data.classes"}, check=check_synthetic, scale=float(scale)
+        )
 
     def counts(self) -> dict[str, int]:
         """Subjects per class, in class order."""
         if isinstance(self.n_per_class, Mapping):
-            missing = [c for c in self.classes if c not in self.n_per_class]
-            extra = [c for c in self.n_per_class if c not in self.classes]
-            if missing or extra:
-                raise ValueError(
-                    f"synthetic.n_per_class must give a count for each class {list(self.classes)}; "
-                    f"missing {missing}, unknown {extra}"
-                )
-            counts = {c: self.n_per_class[c] for c in self.classes}
-        else:
-            counts = {c: self.n_per_class for c in self.classes}
-        for name, n in counts.items():
-            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-                raise ValueError(f"synthetic.n_per_class for {name!r} must be an integer >= 1, got {n!r}")
-        return counts
+            return {c: self.n_per_class[c] for c in self.classes}
+        return {c: self.n_per_class for c in self.classes}
 
 
 # --------------------------------------------------------------------------- parameters
@@ -799,19 +771,20 @@ def make_synthetic_cohort(
     Returns:
         ``outdir`` as a ``Path``.
     """
-    cfg = SyntheticCohortConfig(
-        n_per_class=dict(n_per_class) if isinstance(n_per_class, Mapping) else n_per_class,
-        classes=tuple(classes),
-        seed=seed,
-        sessions_per_subject=sessions_per_subject,
-        skull_probability=skull_probability,
-        severity_sd=severity_sd,
-        max_voxels=max_voxels,
-        scale=float(scale),
-    )
-    cfg.validate()
     if not isinstance(n_jobs, int) or n_jobs < 1:
         raise ValueError(f"n_jobs must be an integer >= 1, got {n_jobs!r}")
+    cfg = SyntheticCohortConfig.from_config(
+        {
+            "n_per_class": dict(n_per_class) if isinstance(n_per_class, Mapping) else n_per_class,
+            "classes": list(classes),
+            "seed": seed,
+            "sessions_per_subject": sessions_per_subject,
+            "skull_probability": skull_probability,
+            "severity_sd": severity_sd,
+            "max_voxels": max_voxels,
+        },
+        scale=scale,
+    )
     outdir = Path(outdir)
     _check_outdir(outdir)
 

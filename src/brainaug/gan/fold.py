@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from brainaug.dataset import load_dataset, select_subjects
-from brainaug.gan.quality import gan_quality
+from brainaug.gan.quality import QualitySettings, gan_quality
 from brainaug.gan.settings import GANSettings
 from brainaug.gan.synthesize import save_generator, save_synthetic, synthesize
 from brainaug.gan.train import train_gan
@@ -106,7 +106,8 @@ def run_gan_fold(
 
     heldout, heldout_labels, _ = select_subjects(array, index, heldout_subjects)
     quality = gan_quality(
-        real, real_labels, synthetic, synthetic_labels, heldout, heldout_labels, list(classes), seed=settings.seed
+        real, real_labels, synthetic, synthetic_labels, heldout, heldout_labels, list(classes), seed=settings.seed,
+        **QualitySettings.from_config(gan_config.get("quality")).kwargs(),
     )
     metrics = {
         "fold": fold,

@@ -29,12 +29,14 @@ computed per diagnosis class and over all classes:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from monai.metrics import MMDMetric, MultiScaleSSIMMetric
+
+from brainaug.settings import build_settings
 
 __all__ = [
     "QualitySettings",
@@ -61,21 +63,16 @@ class QualitySettings:
         ms_ssim_kernel_sigma: MS-SSIM Gaussian window sigma in voxels.
     """
 
-    max_pairs: int = 64
-    mmd_repeats: int = 8
-    mmd_batch_size: int = 32
-    ms_ssim_kernel_size: int = 3
-    ms_ssim_kernel_sigma: float = 1.0
+    max_pairs: int
+    mmd_repeats: int
+    mmd_batch_size: int
+    ms_ssim_kernel_size: int
+    ms_ssim_kernel_sigma: float
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> QualitySettings:
-        """Build from the ``gan.quality`` config dict; missing keys take the defaults above."""
-        section = dict(section or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise ValueError(f"Unknown gan.quality setting(s) {unknown}; expected some of {sorted(known)}")
-        return cls(**section)
+        """Build from the ``gan.quality`` config section, defaults and bounds from the schema."""
+        return build_settings(cls, "gan.quality", section)
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`gan_quality`."""

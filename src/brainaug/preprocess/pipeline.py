@@ -18,8 +18,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from brainaug.io.atomic import atomic_output
 from brainaug.io.images import load_image
 from brainaug.preprocess.bias import n4_correct
 from brainaug.preprocess.register import register_to_template, resample_like
+from brainaug.preprocess.settings import PreprocessSettings
 from brainaug.template import grid_affine, load_template, output_grid
 
 __all__ = [
@@ -43,163 +44,6 @@ __all__ = [
     "template_on_grid",
     "write_nifti",
 ]
-
-_SKULL_CHOICES = {"auto": None, "true": True, "yes": True, "false": False, "no": False}
-
-
-@dataclass(frozen=True)
-class PreprocessSettings:
-    """Preprocessing settings, built from the config's ``preprocess`` section.
-
-    Attributes:
-        image_size: S, voxels per axis of the output (power of two >= 8).
-        n4: run N4 bias-field correction.
-        n4_spacing_mm: N4 is fitted on the scan shrunk (averaged) to about this voxel size.
-        n4_iterations: N4 maximum iterations per B-spline fitting level.
-        skull_stripped: ``"auto"`` (detect), ``"true"`` or ``"false"``.
-        stripped_max_volume_ml: auto-detection: a foreground (> 10 % of the robust
-            intensity range) smaller than this many ml is a skull-stripped brain
-            (brains are ~1.1-1.9 l; heads with skull 3-5 l).
-        working_spacing_factor: working resolution = this x the finest output spacing
-            (never finer than the input).
-        registration_spacing_mm: voxel size of the template copy used as fixed image.
-        registration_shrink_factors: multi-resolution shrink factors, coarse to fine.
-        registration_smoothing_sigmas: per-level smoothing sigmas (voxels).
-        registration_iterations: optimizer iterations per level.
-        registration_sampling_percentage: fraction of fixed voxels sampled by Mattes MI.
-        registration_histogram_bins: Mattes MI histogram bins.
-        intensity_percentiles: (low, high) percentiles inside the brain mapped to -1 and 1.
-        threads: SimpleITK threads for this scan (1 for parallel Snakemake jobs).
-        seed: seed of the registration's random sampling (deterministic output).
-        qc_min_correlation: QC outlier threshold on the correlation with the template.
-    """
-
-    image_size: int = 64
-    n4: bool = True
-    n4_spacing_mm: float = 8.0
-    n4_iterations: tuple[int, ...] = (20, 20, 20)
-    skull_stripped: str = "auto"
-    stripped_max_volume_ml: float = 2600.0
-    working_spacing_factor: float = 0.75
-    registration_spacing_mm: float = 3.0
-    registration_shrink_factors: tuple[int, ...] = (4, 2, 1)
-    registration_smoothing_sigmas: tuple[float, ...] = (2.0, 1.0, 0.0)
-    registration_iterations: int = 100
-    registration_sampling_percentage: float = 0.2
-    registration_histogram_bins: int = 32
-    intensity_percentiles: tuple[float, float] = (0.5, 99.5)
-    threads: int = 1
-    seed: int = 0
-    qc_min_correlation: float = 0.5
-
-    def __post_init__(self) -> None:
-        def fail(name: str, expected: str) -> None:
-            raise ValueError(f"preprocess.{name} must be {expected}, got {getattr(self, name)!r}")
-
-        output_grid(self.image_size)  # validates the size
-        if not isinstance(self.n4, bool):
-            fail("n4", "a boolean")
-        if not self.n4_spacing_mm > 0:
-            fail("n4_spacing_mm", "> 0")
-        if not self.n4_iterations or any(i < 1 for i in self.n4_iterations):
-            fail("n4_iterations", "a non-empty list of positive integers")
-        if str(self.skull_stripped).lower() not in _SKULL_CHOICES:
-            fail("skull_stripped", "one of 'auto', 'true', 'false'")
-        if self.stripped_max_volume_ml <= 0:
-            fail("stripped_max_volume_ml", "> 0")
-        if not 0.1 <= self.working_spacing_factor <= 1.0:
-            fail("working_spacing_factor", "in [0.1, 1]")
-        if self.registration_spacing_mm <= 0:
-            fail("registration_spacing_mm", "> 0")
-        if not self.registration_shrink_factors or any(s < 1 for s in self.registration_shrink_factors):
-            fail("registration_shrink_factors", "a non-empty list of integers >= 1")
-        if len(self.registration_smoothing_sigmas) != len(self.registration_shrink_factors):
-            raise ValueError(
-                "preprocess.registration_smoothing_sigmas must have one entry per shrink factor "
-                f"({len(self.registration_shrink_factors)}), got {list(self.registration_smoothing_sigmas)}"
-            )
-        if any(s < 0 for s in self.registration_smoothing_sigmas):
-            fail("registration_smoothing_sigmas", "non-negative")
-        if self.registration_iterations < 1:
-            fail("registration_iterations", "an integer >= 1")
-        if not 0.0 < self.registration_sampling_percentage <= 1.0:
-            fail("registration_sampling_percentage", "in (0, 1]")
-        if self.registration_histogram_bins < 8:
-            fail("registration_histogram_bins", "an integer >= 8")
-        lo, hi = self.intensity_percentiles
-        if not 0.0 <= lo < hi <= 100.0:
-            fail("intensity_percentiles", "[low, high] with 0 <= low < high <= 100")
-        if self.threads < 1:
-            fail("threads", "an integer >= 1")
-        if not -1.0 <= self.qc_min_correlation <= 1.0:
-            fail("qc_min_correlation", "in [-1, 1]")
-
-    @property
-    def skull_stripped_choice(self) -> bool | None:
-        """``None`` for auto-detection, else the forced answer."""
-        return _SKULL_CHOICES[str(self.skull_stripped).lower()]
-
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any] | None) -> PreprocessSettings:
-        """Build settings from the config's ``preprocess`` section; missing keys take defaults.
-
-        Raises:
-            ValueError: unknown key or bad value (naming the key).
-            TypeError: ``section`` is not a mapping.
-        """
-        if section is None:
-            return cls()
-        if not isinstance(section, Mapping):
-            raise TypeError(f"The preprocess config section must be a mapping, got {type(section).__name__}")
-        known = {f.name: f for f in fields(cls)}
-        unknown = set(section) - set(known)
-        if unknown:
-            raise ValueError(f"Unknown preprocess config key(s) {sorted(unknown)}; expected some of {sorted(known)}")
-        kwargs: dict[str, Any] = {}
-        for name, value in section.items():
-            default = getattr(cls, name)
-            try:
-                if isinstance(default, bool):
-                    if not isinstance(value, bool):
-                        raise TypeError(f"expected true/false, got {value!r}")
-                    kwargs[name] = value
-                elif isinstance(default, tuple):
-                    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-                        raise TypeError(f"expected a list, got {value!r}")
-                    kind = type(default[0])
-                    kwargs[name] = tuple(_coerce(v, kind) for v in value)
-                elif name == "skull_stripped":
-                    kwargs[name] = str(value).lower() if isinstance(value, (str, bool)) else _bad(value)
-                else:
-                    kwargs[name] = _coerce(value, type(default))
-            except TypeError as err:
-                raise TypeError(f"preprocess.{name}: {err}") from err
-        return cls(**kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON view (lists instead of tuples), e.g. for metrics files."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-
-def _bad(value: Any) -> str:
-    raise TypeError(f"expected 'auto', 'true' or 'false', got {value!r}")
-
-
-def _coerce(value: Any, kind: type) -> Any:
-    if isinstance(value, bool):
-        raise TypeError(f"expected a {kind.__name__}, got {value!r}")
-    if kind is int:
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if not isinstance(value, int):
-            raise TypeError(f"expected an integer, got {value!r}")
-        return value
-    if kind is float:
-        if not isinstance(value, (int, float)):
-            raise TypeError(f"expected a number, got {value!r}")
-        return float(value)
-    return value
-
 
 @dataclass
 class PreprocessResult:
@@ -345,7 +189,7 @@ def preprocess_scan(
     Raises:
         ValueError: the image is not a usable 3D volume (naming it).
     """
-    settings = settings or PreprocessSettings()
+    settings = settings or PreprocessSettings.from_config(None)
     size = int(settings.image_size if size is None else size)
     grid = output_grid(size)
     what = str(image) if not isinstance(image, sitk.Image) else "the input image"
@@ -477,7 +321,7 @@ def preprocess_file(
     """
     from brainaug.preprocess.qc import plot_qc
 
-    settings = settings or PreprocessSettings()
+    settings = settings or PreprocessSettings.from_config(None)
     size = int(settings.image_size if size is None else size)
     result = preprocess_scan(in_path, size, settings)
     out = Path(out_path)
