@@ -7,9 +7,10 @@ helper validates a section against its part of the same schema, fills its defaul
 converts JSON lists to the tuples the dataclasses hold, and returns the frozen
 dataclass, so a setting built in a test or a notebook is the one the workflow gets.
 
-The schema is read from the repository (``config/schema.yaml`` next to ``src/``):
-the package runs from its checkout (editable install, Snakefile at the repository
-root), and one file read by both Snakemake and the library cannot drift from a copy.
+There is one schema file, ``config/schema.yaml``, read by Snakemake and by this
+module. The package reaches it through ``brainaug/data/schema.yaml``, a symbolic
+link in the repository that a wheel build turns into a copy, so the settings
+work from a checkout (editable install) and from an installed wheel alike.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import yaml
 __all__ = ["SCHEMA_PATH", "build_settings", "schema_default", "section_schema"]
 
 #: The configuration schema shared by Snakemake's ``validate`` and :func:`build_settings`.
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+SCHEMA_PATH = Path(__file__).with_name("data") / "schema.yaml"
 
 T = TypeVar("T")
 

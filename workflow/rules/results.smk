@@ -18,9 +18,7 @@ rule results_table:
     params:
         runs=CLASSIFIER_RUNS,
         strategies=STRATEGIES,
-        n_folds=N_FOLDS,
         baseline=config["results"]["baseline"],
-        classify_dir=RESULTS / "classify",
     log:
         "logs/results_table/results_table.log",
     benchmark:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from brainaug.dataset import load_dataset, select_subjects
+from brainaug.gan.synthesize import load_synthetic
 from brainaug.results import figures
 from brainaug.splits import read_splits
 from brainaug.workflow_step import workflow_step
@@ -34,6 +35,6 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     array, index = load_dataset(snakemake.input.volumes, snakemake.input.index)
     train = read_splits(snakemake.input.splits)["folds"][0]["train"]
     real, real_labels, _ = select_subjects(array, index, train)
-    with np.load(snakemake.input.synthetic) as syn:
-        figures.plot_real_vs_synthetic(real, real_labels, syn["volumes"], syn["labels"], classes, out.real_vs_synthetic)
+    synthetic, synthetic_labels, _ = load_synthetic(snakemake.input.synthetic)
+    figures.plot_real_vs_synthetic(real, real_labels, synthetic, synthetic_labels, classes, out.real_vs_synthetic)
     log.info("figures written")

@@ -2,13 +2,12 @@
 
 import json
 
-import numpy as np
-
 from brainaug.classify.predict import load_classifier
 from brainaug.dataset import load_dataset, select_subjects
+from brainaug.gan.synthesize import load_synthetic
+from brainaug.io import atomic_output
 from brainaug.results.gan_classifier import classifier_gan_metrics
 from brainaug.splits import read_splits
-from brainaug.io import atomic_output
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
@@ -17,8 +16,7 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     array, index = load_dataset(snakemake.input.volumes, snakemake.input.index)
     train_subjects = read_splits(snakemake.input.splits)["folds"][fold]["train"]
     real, real_labels, _ = select_subjects(array, index, train_subjects)
-    with np.load(snakemake.input.synthetic) as syn:
-        synthetic, synthetic_labels = syn["volumes"], syn["labels"]
+    synthetic, synthetic_labels, _ = load_synthetic(snakemake.input.synthetic)
     metrics = classifier_gan_metrics(model, real, real_labels, synthetic, synthetic_labels, list(checkpoint["classes"]))
     metrics["fold"] = fold
     with atomic_output(snakemake.output.metrics) as tmp:

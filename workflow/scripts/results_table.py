@@ -4,25 +4,20 @@ import json
 from pathlib import Path
 
 from brainaug.leakage import check_leakage
-from brainaug.results.table import collect_metrics, comparison_table, write_table
-from brainaug.splits import read_splits
+from brainaug.results.table import comparison_table, metrics_table, write_table
 from brainaug.io import atomic_output
+from brainaug.splits import read_splits
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
-    strategies, n_folds = snakemake.params.strategies, snakemake.params.n_folds
-    classify_dir = Path(snakemake.params.classify_dir)
-    classify_metrics = {
-        (name, int(k)): json.loads(Path(path).read_text())
-        for (name, k), path in zip(snakemake.params.runs, snakemake.input.metrics)
-    }
+    runs = {(name, int(k)): path for (name, k), path in zip(snakemake.params.runs, snakemake.input.metrics)}
+    classify_metrics = {key: json.loads(Path(path).read_text()) for key, path in runs.items()}
     gan_metrics = {k: json.loads(Path(p).read_text()) for k, p in enumerate(snakemake.input.gan_metrics)}
     # Refuses to report if a test or validation subject reached any training.
     check_leakage(read_splits(snakemake.input.splits), classify_metrics, gan_metrics)
     log.info("leakage checks passed for %d classifier runs and %d GANs", len(classify_metrics), len(gan_metrics))
-    # Reads the same files by their layout (the declared inputs): collect_metrics takes no path list yet.
-    per_fold = collect_metrics(classify_dir, strategies, n_folds)
-    table = comparison_table(per_fold, baseline=snakemake.params.baseline, strategies=strategies)
+    per_fold = metrics_table(runs)
+    table = comparison_table(per_fold, baseline=snakemake.params.baseline, strategies=snakemake.params.strategies)
     write_table(table, Path(snakemake.output.csv).parent)
     with atomic_output(snakemake.output.per_fold) as tmp:
         per_fold.to_csv(tmp, sep="\t", index=False)

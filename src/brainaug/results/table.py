@@ -21,7 +21,7 @@ import pandas as pd
 from brainaug.io import atomic_output
 from brainaug.results.stats import corrected_resampled_ttest
 
-__all__ = ["METRICS", "collect_metrics", "comparison_table", "format_table", "write_table"]
+__all__ = ["METRICS", "collect_metrics", "comparison_table", "format_table", "metrics_table", "write_table"]
 
 #: Per-split scores every classifier ``metrics.json`` holds (under ``"val"`` and ``"test"``).
 METRICS = ("accuracy", "balanced_accuracy", "auc_macro", "f1_macro")
@@ -104,10 +104,26 @@ def collect_metrics(
     if not names:
         raise ValueError("strategies is empty: nothing to collect")
     root = Path(classify_dir)
-    rows = [
-        _read_metrics(root / name / f"fold{k}" / "metrics.json", name, k) for name in names for k in range(int(n_folds))
-    ]
-    return pd.DataFrame(rows)
+    return metrics_table(
+        {(name, k): root / name / f"fold{k}" / "metrics.json" for name in names for k in range(int(n_folds))}
+    )
+
+
+def metrics_table(runs: Mapping[tuple[str, int], str | os.PathLike[str]]) -> pd.DataFrame:
+    """Read one ``metrics.json`` per (strategy, fold), from the paths given.
+
+    Why: the workflow passes the files it declared as inputs, so a fold folder
+    left over from an earlier config can never enter the table.
+
+    Args:
+        runs: ``(strategy, fold) -> metrics.json`` in the table's row order.
+
+    Returns:
+        The rows described in :func:`collect_metrics`.
+    """
+    if not runs:
+        raise ValueError("runs is empty: nothing to collect")
+    return pd.DataFrame([_read_metrics(Path(path), name, int(k)) for (name, k), path in runs.items()])
 
 
 def comparison_table(
