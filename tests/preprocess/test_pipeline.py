@@ -171,7 +171,7 @@ def test_write_nifti_rejects_non_cubic(tmp_path: Path):
 
 
 def test_settings_from_config_defaults_and_values():
-    assert PreprocessSettings.from_config({}) == PreprocessSettings.from_config({})
+    assert PreprocessSettings.from_config(None) == PreprocessSettings.from_config({})
     s = PreprocessSettings.from_config(
         {"image_size": 32, "n4": False, "registration_shrink_factors": [2, 1],
          "registration_smoothing_sigmas": [1, 0], "skull_stripped": True, "seed": 3}
