@@ -3,13 +3,28 @@
 Model selection follows the study: pick the epoch with the best *validation*
 balanced accuracy (ties: lower validation loss) and stop after ``patience``
 epochs without improvement; the caller tests that best-validation model.
+
+Two rules keep the strategies comparable (so the table measures augmentation,
+not training length or a train/test shift):
+
+* Equal budgets. An epoch is a fixed number of optimizer steps, set by the
+  size of the *real* training set, whatever the strategy adds to it: a
+  training set doubled by synthetic volumes gets the same number of steps,
+  not twice as many. Batches are drawn from successive shuffles of the whole
+  (real + synthetic) set, so every volume is still seen.
+* Normalisation statistics from real, un-augmented training volumes. BatchNorm
+  trains on batch statistics of augmented or partly synthetic batches, which
+  then would be applied to clean real validation and test volumes. Before each
+  validation the running statistics are re-estimated on the real training
+  volumes as they are (``bn_statistics: real_train``; ``running`` keeps
+  PyTorch's running averages, for the ablation).
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -20,15 +35,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from brainaug.classify.augment import RandomStudyAugmentation
-from brainaug.classify.networks import build_classifier
+from brainaug.classify.networks import CenteredInput, build_classifier
 from brainaug.classify.predict import classifier_precision, compute_metrics, predict_proba
 from brainaug.classify.settings import ClassifierSettings
 from brainaug.device import adam, autocast, configure_backends, pick_device
 from brainaug.strategies import Strategy
 
-__all__ = ["HISTORY_COLUMNS", "TrainOutput", "train_classifier"]
+__all__ = ["HISTORY_COLUMNS", "TrainOutput", "batch_stream", "recalibrate_batchnorm", "train_classifier"]
 
-HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_bacc", "seconds"]
+HISTORY_COLUMNS = ["epoch", "steps", "train_loss", "train_acc", "val_loss", "val_acc", "val_bacc", "seconds"]
 
 
 @dataclass
@@ -61,6 +76,65 @@ def _is_better(candidate: tuple[float, float], best: tuple[float, float] | None)
     return abs(bacc - best_bacc) <= 1e-12 and loss < best_loss
 
 
+def batch_stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[np.ndarray]:
+    """Endless batches of ``min(batch_size, n)`` indices from successive shuffles of ``range(n)``.
+
+    Why: with budgets counted in steps, an epoch no longer ends where a shuffle
+    does; carrying the rest of one shuffle into the next keeps every volume equally
+    often seen, and batches are never of one volume (BatchNorm cannot train on one).
+    """
+    size = min(batch_size, n)
+    pending = np.empty(0, dtype=np.int64)
+    while True:
+        while len(pending) < size:
+            pending = np.concatenate([pending, torch.randperm(n, generator=generator).numpy()])
+        yield pending[:size]
+        pending = pending[size:]
+
+
+def recalibrate_batchnorm(
+    model: nn.Module,
+    volumes: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+) -> None:
+    """Re-estimate every BatchNorm's running mean and variance on ``volumes`` (no gradients).
+
+    The estimate is the plain average over batches (``momentum=None``), as in
+    ``torch.optim.swa_utils.update_bn``; dropout is off while it runs. Batches are
+    split evenly so none holds a single volume.
+
+    Args:
+        model: the classifier (left in the train/eval mode it had).
+        volumes: real, un-augmented training volumes ``(N, S, S, S)``, N >= 2.
+        batch_size: largest batch.
+        device: where the model lives.
+        dtype: autocast dtype or None for fp32.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    was_training = model.training
+    momenta = [m.momentum for m in norms]
+    model.eval()
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    n = len(volumes)
+    try:
+        with torch.no_grad():
+            for chunk in np.array_split(np.arange(n), max(1, -(-n // batch_size))):
+                xb = torch.from_numpy(np.asarray(volumes[chunk], dtype=np.float32)).unsqueeze(1).to(device)
+                with autocast(device, dtype):
+                    model(xb)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.train(was_training)
+
+
 def train_classifier(
     train_x: np.ndarray,
     train_y: np.ndarray,
@@ -72,6 +146,7 @@ def train_classifier(
     log: IO[str] | None = None,
     device: torch.device | str | None = None,
     seed: int | None = None,
+    real_train_x: np.ndarray | None = None,
 ) -> TrainOutput:
     """Train with early stopping on validation balanced accuracy; return the best model.
 
@@ -91,6 +166,9 @@ def train_classifier(
         log: text stream for the progress bar and per-epoch lines (default stderr).
         device: ``None``/``"auto"``, ``"cpu"``, ``"cuda"``... (see :func:`brainaug.device.pick_device`).
         seed: overrides ``settings.seed``.
+        real_train_x: the real, un-augmented training volumes inside ``train_x``; they
+            set the epoch length (``ceil(len / batch_size)`` steps, equal for every
+            strategy) and the BatchNorm statistics. Default: all of ``train_x``.
 
     Returns:
         :class:`TrainOutput`.
@@ -131,6 +209,13 @@ def train_classifier(
     order_gen = torch.Generator().manual_seed(seed)
     aug_rng = np.random.default_rng([seed, 1])
     train_x = np.ascontiguousarray(train_x, dtype=np.float32)
+    real_x = train_x if real_train_x is None else real_train_x
+    if len(real_x) < 2:
+        raise ValueError(f"Need at least 2 real training volumes, got {len(real_x)}")
+    steps_per_epoch = -(-len(real_x) // settings.batch_size)
+    if isinstance(model, CenteredInput):
+        model.fit(torch.from_numpy(np.asarray(real_x, dtype=np.float32)).to(device))
+    batches = batch_stream(len(train_y), settings.batch_size, order_gen)
 
     rows: list[dict[str, float]] = []
     best_key: tuple[float, float] | None = None
@@ -140,17 +225,14 @@ def train_classifier(
         total=settings.max_epochs, desc=f"{strategy.name}", unit="epoch", file=stream,
         dynamic_ncols=False, ncols=100, mininterval=0, ascii=True,
     )
-    epoch = 0
+    epoch = steps = 0
     try:
         for epoch in range(1, settings.max_epochs + 1):
             t0 = time.perf_counter()
             model.train()
-            perm = torch.randperm(len(train_y), generator=order_gen).numpy()
-            batches = [perm[i : i + settings.batch_size] for i in range(0, len(perm), settings.batch_size)]
-            if len(batches) > 1 and len(batches[-1]) == 1:
-                batches.pop()  # BatchNorm cannot train on a single volume; it is reshuffled next epoch
             loss_sum, correct, seen = 0.0, 0, 0
-            for idx in batches:
+            for _, idx in zip(range(steps_per_epoch), batches):
+                steps += 1
                 xb = torch.from_numpy(train_x[idx]).unsqueeze(1)
                 yb = torch.from_numpy(train_y[idx])
                 if augmenter is not None:
@@ -165,11 +247,14 @@ def train_classifier(
                 loss_sum += float(loss.detach()) * len(idx)
                 correct += int((logits.detach().argmax(1) == yb).sum())
                 seen += len(idx)
+            if settings.bn_statistics == "real_train":
+                recalibrate_batchnorm(model, real_x, settings.batch_size, device, dtype)
             val = compute_metrics(
                 val_y, predict_proba(model, val_x, settings.batch_size, device, dtype), n_classes
             )
             row = {
                 "epoch": epoch,
+                "steps": steps,
                 "train_loss": loss_sum / seen,
                 "train_acc": correct / seen,
                 "val_loss": val["loss"],

@@ -21,7 +21,7 @@ from torch import nn
 
 from brainaug.classify.settings import ClassifierSettings
 
-__all__ = ["Conv5FC3", "build_classifier", "default_fc_hidden", "penultimate_features"]
+__all__ = ["CenteredInput", "Conv5FC3", "build_classifier", "default_fc_hidden", "penultimate_features"]
 
 
 def default_fc_hidden(n_flat: int) -> tuple[int, int]:
@@ -47,6 +47,9 @@ class Conv5FC3(nn.Module):
         widths: channels of the five conv blocks.
         dropout: dropout probability before the FC head.
         fc_hidden: hidden FC sizes; ``None`` -> :func:`default_fc_hidden`.
+        pooling: ``"flatten"`` keeps ClinicaDL's head (flatten, dropout, FC, FC, FC);
+            ``"average"`` averages each channel over space, then dropout and one FC layer
+            (fewer parameters to fit from a few dozen subjects).
     """
 
     def __init__(
@@ -57,8 +60,11 @@ class Conv5FC3(nn.Module):
         widths: tuple[int, ...] = (8, 16, 32, 64, 128),
         dropout: float = 0.5,
         fc_hidden: tuple[int, int] | None = None,
+        pooling: str = "flatten",
     ) -> None:
         super().__init__()
+        if pooling not in ("flatten", "average"):
+            raise ValueError(f"pooling must be 'flatten' or 'average', got {pooling!r}")
         if len(widths) != 5:
             raise ValueError(f"Conv5FC3 needs 5 widths (one per conv block), got {tuple(widths)}")
         if n_classes < 2:
@@ -82,6 +88,11 @@ class Conv5FC3(nn.Module):
             channels = width
         self.convolutions = nn.Sequential(*blocks)
         self.out_spatial = size
+        if pooling == "average":
+            self.embedding = nn.Sequential(nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Dropout(dropout))
+            self.head = nn.Linear(channels, n_classes)
+            self.n_features = channels
+            return
         n_flat = channels * size**3
         h1, h2 = fc_hidden if fc_hidden is not None else default_fc_hidden(n_flat)
         self.embedding = nn.Sequential(
@@ -112,7 +123,53 @@ class Conv5FC3(nn.Module):
         return self.head(self.features(x))
 
 
+class CenteredInput(nn.Module):
+    """Subtracts a fixed reference volume from the input of the wrapped classifier.
+
+    Why: every preprocessed brain shares the template's anatomy, and the
+    diagnosis lives in small deviations from it (larger ventricles, a smaller
+    hippocampus). Fed raw volumes, the embedded cohort's classifier sat at
+    chance for 10-20 epochs before it found them; fed each volume minus the
+    mean of the fold's real training volumes, it left chance within 3-4
+    (``benchmarks/README.md``). The reference is fitted on real training
+    volumes only and saved with the weights, so validation, test and synthetic
+    volumes are centred the same way.
+
+    Args:
+        net: the classifier.
+        image_size: S of the ``(B, 1, S, S, S)`` input.
+    """
+
+    def __init__(self, net: nn.Module, image_size: int) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("reference", torch.zeros(1, 1, image_size, image_size, image_size))
+
+    def fit(self, volumes: torch.Tensor) -> None:
+        """Set the reference to the voxel-wise mean of ``volumes`` ``(N, S, S, S)``."""
+        self.reference.copy_(volumes.mean(dim=0).reshape(self.reference.shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x - self.reference)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features of the wrapped classifier for centred ``x``."""
+        return penultimate_features(self.net, x - self.reference)
+
+
 def build_classifier(settings: ClassifierSettings, n_classes: int, image_size: int) -> nn.Module:
+    """Instantiate the classifier named by ``settings.model``, centred if ``settings.input_centering`` says so.
+
+    The reference of a :class:`CenteredInput` starts at zero: the caller fits it
+    (training) or loads it with the weights (``model.pt``).
+    """
+    net = _build_network(settings, n_classes, image_size)
+    if settings.input_centering == "train_mean":
+        return CenteredInput(net, image_size)
+    return net
+
+
+def _build_network(settings: ClassifierSettings, n_classes: int, image_size: int) -> nn.Module:
     """Instantiate the classifier named by ``settings.model``.
 
     Args:
@@ -132,6 +189,7 @@ def build_classifier(settings: ClassifierSettings, n_classes: int, image_size: i
             widths=settings.widths,
             dropout=settings.dropout,
             fc_hidden=settings.fc_hidden,
+            pooling=settings.pooling,
         )
     if settings.model == "densenet121":
         if image_size < 32:  # four stride-2 stages after a stride-2 stem: needs 32 voxels
@@ -173,7 +231,7 @@ def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     was_training = model.training
     model.eval()
     try:
-        if isinstance(model, Conv5FC3):
+        if isinstance(model, (Conv5FC3, CenteredInput)):
             return model.features(x)
         captured: list[torch.Tensor] = []
         handle = _last_linear(model).register_forward_pre_hook(

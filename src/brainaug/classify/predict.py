@@ -251,7 +251,11 @@ def load_classifier(path: str | Path, device: torch.device | str | None = "cpu")
         checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
     except (OSError, RuntimeError) as err:
         raise ValueError(f"Cannot load classifier checkpoint {path}: {err}") from err
-    settings = ClassifierSettings.from_config(checkpoint["settings"])
+    saved = dict(checkpoint["settings"])
+    # Models written before these keys existed were uncentred, with ClinicaDL's head.
+    saved.setdefault("input_centering", "none")
+    saved.setdefault("pooling", "flatten")
+    settings = ClassifierSettings.from_config(saved)
     model = build_classifier(settings, len(checkpoint["classes"]), int(checkpoint["image_size"]))
     model.load_state_dict(checkpoint["state_dict"])
     model.to(pick_device(device)).eval()

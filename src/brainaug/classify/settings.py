@@ -28,6 +28,10 @@ class ClassifierSettings:
         widths: Conv5FC3 channel widths of the five conv blocks.
         fc_hidden: Conv5FC3 hidden FC sizes; ``None`` scales ClinicaDL's (1300, 50) to
             the flattened feature size (see :func:`brainaug.classify.networks.default_fc_hidden`).
+        pooling: Conv5FC3 head, ``"flatten"`` (ClinicaDL) or ``"average"`` (global average
+            pooling and one FC layer).
+        input_centering: ``"train_mean"`` subtracts the mean real training volume from every
+            input (see :class:`brainaug.classify.networks.CenteredInput`), ``"none"`` does not.
         dropout: dropout before the FC head.
         lr: Adam learning rate.
         weight_decay: Adam weight decay (L2, as in the study's Adam).
@@ -41,6 +45,8 @@ class ClassifierSettings:
             ``auto`` is bf16 autocast where the hardware has native bf16).
         class_weighted_loss: weight the cross-entropy by inverse class frequency of the
             training set (helps the minority class; off to match the study).
+        bn_statistics: ``"real_train"`` (BatchNorm statistics re-estimated on the real,
+            un-augmented training volumes before validation and test) or ``"running"``.
         augment_max_shift: largest roll (voxels) of the classic augmentation. The study
             rolls 1-4 voxels at 64^3; at 32^3 the same physical shift is 1-2 voxels.
     """
@@ -48,6 +54,8 @@ class ClassifierSettings:
     model: str
     widths: tuple[int, ...]
     fc_hidden: tuple[int, int] | None
+    pooling: str
+    input_centering: str
     dropout: float
     lr: float
     weight_decay: float
@@ -58,6 +66,7 @@ class ClassifierSettings:
     seed: int
     precision: str
     class_weighted_loss: bool
+    bn_statistics: str
     augment_max_shift: int
 
     @classmethod

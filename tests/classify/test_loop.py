@@ -1,0 +1,95 @@
+"""Equal optimizer-step budgets and BatchNorm statistics from real training volumes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from brainaug.classify.loop import batch_stream, recalibrate_batchnorm, train_classifier
+from brainaug.classify.settings import ClassifierSettings
+from brainaug.strategies import Strategy
+
+CLASSES = ["CN", "MCI", "AD"]
+
+
+def test_batch_stream_sees_every_volume_equally_and_never_one_alone():
+    stream = batch_stream(10, 4, torch.Generator().manual_seed(0))
+    batches = [next(stream) for _ in range(25)]  # 100 draws = 10 full shuffles
+    assert all(len(b) == 4 for b in batches)
+    counts = np.bincount(np.concatenate(batches), minlength=10)
+    assert counts.tolist() == [10] * 10
+    assert len(next(batch_stream(3, 8, torch.Generator().manual_seed(0)))) == 3
+
+
+def test_recalibration_sets_running_stats_to_the_given_volumes():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv3d(1, 2, 1), nn.BatchNorm3d(2), nn.Dropout(0.5))
+    model[1].running_mean.fill_(5.0)
+    volumes = np.random.default_rng(0).normal(3.0, 2.0, (9, 4, 4, 4)).astype(np.float32)
+    model.train()
+    recalibrate_batchnorm(model, volumes, batch_size=4, device=torch.device("cpu"))
+    with torch.no_grad():
+        features = model[0](torch.from_numpy(volumes).unsqueeze(1))
+    expected = features.mean(dim=(0, 2, 3, 4))
+    assert torch.allclose(model[1].running_mean, expected, atol=1e-4)
+    assert model.training and model[1].momentum == 0.1  # mode and momentum restored
+
+
+def _toy(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    x = (rng.normal(0, 0.1, (n, 16, 16, 16)) + y[:, None, None, None]).astype(np.float32)
+    return x, y
+
+
+@pytest.mark.parametrize("bn_statistics", ["real_train", "running"])
+def test_a_larger_training_set_gets_the_same_number_of_steps(bn_statistics):
+    settings = ClassifierSettings.from_config(
+        dict(widths=(2, 2, 2, 2, 2), max_epochs=3, min_epochs=3, batch_size=4, bn_statistics=bn_statistics)
+    )
+    real_x, real_y = _toy(10)
+    syn_x, syn_y = _toy(10, seed=1)
+    val_x, val_y = _toy(6, seed=2)
+    plain = train_classifier(real_x, real_y, val_x, val_y, Strategy("standard"), settings, CLASSES, seed=0)
+    mixed = train_classifier(
+        np.concatenate([real_x, syn_x]), np.concatenate([real_y, syn_y]), val_x, val_y,
+        Strategy("gan50", synthetic_share=0.5), settings, CLASSES, seed=0, real_train_x=real_x,
+    )
+    assert plain.history["steps"].tolist() == [3, 6, 9]  # ceil(10 / 4) per epoch
+    assert mixed.history["steps"].tolist() == plain.history["steps"].tolist()
+
+
+def test_selected_model_carries_the_real_training_statistics():
+    settings = ClassifierSettings.from_config(
+        dict(widths=(2, 2, 2, 2, 2), max_epochs=2, batch_size=4, input_centering="none")
+    )
+    real_x, real_y = _toy(8)
+    shifted = real_x + np.float32(5.0)  # stands in for synthetic volumes of another intensity
+    val_x, val_y = _toy(6, seed=2)
+    out = train_classifier(
+        np.concatenate([real_x, shifted]), np.concatenate([real_y, real_y]), val_x, val_y,
+        Strategy("gan50", synthetic_share=0.5), settings, CLASSES, seed=0, real_train_x=real_x,
+    )
+    first_bn = next(m for m in out.model.modules() if isinstance(m, nn.BatchNorm3d))
+    with torch.no_grad():
+        conv = out.model.convolutions[0][0]
+        expected = conv(torch.from_numpy(real_x).unsqueeze(1)).mean(dim=(0, 2, 3, 4))
+    assert torch.allclose(first_bn.running_mean, expected, atol=1e-3)
+
+
+def test_centred_model_subtracts_the_mean_real_training_volume_and_keeps_it():
+    settings = ClassifierSettings.from_config(dict(widths=(2, 2, 2, 2, 2), max_epochs=1, batch_size=4))
+    real_x, real_y = _toy(8)
+    syn_x = real_x + np.float32(3.0)
+    val_x, val_y = _toy(6, seed=2)
+    out = train_classifier(
+        np.concatenate([real_x, syn_x]), np.concatenate([real_y, real_y]), val_x, val_y,
+        Strategy("gan50", synthetic_share=0.5), settings, CLASSES, seed=0, real_train_x=real_x,
+    )
+    reference = out.state_dict["reference"][0, 0].numpy()
+    np.testing.assert_allclose(reference, real_x.mean(axis=0), atol=1e-5)
+    with torch.no_grad():
+        x = torch.from_numpy(val_x[:2]).unsqueeze(1)
+        assert torch.equal(out.model(x), out.model.net(x - out.model.reference))
