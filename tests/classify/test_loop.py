@@ -93,3 +93,32 @@ def test_centred_model_subtracts_the_mean_real_training_volume_and_keeps_it():
     with torch.no_grad():
         x = torch.from_numpy(val_x[:2]).unsqueeze(1)
         assert torch.equal(out.model(x), out.model.net(x - out.model.reference))
+
+
+def test_centred_augmentation_moves_the_deviation_not_the_brain(monkeypatch):
+    """What the network sees under augmentation is the augmented deviation from the reference."""
+    import brainaug.classify.loop as loop
+
+    seen: list[torch.Tensor] = []
+    original = loop.CenteredInput.forward
+
+    def spy(self, x):
+        if self.training:
+            seen.append((x - self.reference).detach().clone())
+        return original(self, x)
+
+    monkeypatch.setattr(loop.CenteredInput, "forward", spy)
+    settings = ClassifierSettings.from_config(dict(widths=(2, 2, 2, 2, 2), max_epochs=1, batch_size=4))
+    # Brains that share one anatomy (a sphere on background -1) and differ by faint noise.
+    r = np.arange(16) - 7.5
+    sphere = (r[:, None, None] ** 2 + r[None, :, None] ** 2 + r[None, None, :] ** 2) <= 25
+    rng = np.random.default_rng(0)
+    real_x = (np.where(sphere, 0.5, -1.0) + rng.normal(0, 0.01, (8, 16, 16, 16))).astype(np.float32)
+    real_y = np.arange(8) % 3
+    val_x, val_y = real_x[:6], real_y[:6]
+    train_classifier(real_x, real_y, val_x, val_y, Strategy("aug", classic_augmentation=True), settings, CLASSES, seed=0)
+    deviation = torch.from_numpy(real_x - real_x.mean(axis=0))
+    # Each seen input is a roll/rotation of one deviation: same total energy up to interpolation,
+    # where a shifted brain minus an unshifted reference would add the brain's edges.
+    energies = torch.stack([b.pow(2).sum(dim=(1, 2, 3, 4)) for b in seen]).flatten()
+    assert energies.max() <= 1.05 * deviation.pow(2).sum(dim=(1, 2, 3)).max()

@@ -205,7 +205,6 @@ def train_classifier(
         w = np.where(counts > 0, len(train_y) / (n_classes * np.maximum(counts, 1)), 0.0)
         weight = torch.as_tensor(w, dtype=torch.float32, device=device)
     criterion = nn.CrossEntropyLoss(weight=weight)
-    augmenter = RandomStudyAugmentation(max_shift=settings.augment_max_shift) if strategy.classic_augmentation else None
     order_gen = torch.Generator().manual_seed(seed)
     aug_rng = np.random.default_rng([seed, 1])
     train_x = np.ascontiguousarray(train_x, dtype=np.float32)
@@ -213,8 +212,18 @@ def train_classifier(
     if len(real_x) < 2:
         raise ValueError(f"Need at least 2 real training volumes, got {len(real_x)}")
     steps_per_epoch = -(-len(real_x) // settings.batch_size)
+    # A centred model sees each brain's deviation from the mean training brain, so
+    # augmentation moves that deviation (outside the brain it is 0), not the brain:
+    # a shifted brain minus the unshifted reference would be all edges.
+    reference = None
     if isinstance(model, CenteredInput):
         model.fit(torch.from_numpy(np.asarray(real_x, dtype=np.float32)).to(device))
+        reference = model.reference.detach().cpu()
+    augmenter = None
+    if strategy.classic_augmentation:
+        augmenter = RandomStudyAugmentation(
+            max_shift=settings.augment_max_shift, background=-1.0 if reference is None else 0.0
+        )
     batches = batch_stream(len(train_y), settings.batch_size, order_gen)
 
     rows: list[dict[str, float]] = []
@@ -235,7 +244,9 @@ def train_classifier(
                 steps += 1
                 xb = torch.from_numpy(train_x[idx]).unsqueeze(1)
                 yb = torch.from_numpy(train_y[idx])
-                if augmenter is not None:
+                if augmenter is not None and reference is not None:
+                    xb = augmenter.augment_batch(xb - reference, aug_rng)[0] + reference
+                elif augmenter is not None:
                     xb, _ = augmenter.augment_batch(xb, aug_rng)
                 xb, yb = xb.to(device), yb.to(device)
                 with autocast(device, dtype):
