@@ -80,7 +80,9 @@ def test_selected_model_carries_the_real_training_statistics():
 
 
 def test_centred_model_subtracts_the_mean_real_training_volume_and_keeps_it():
-    settings = ClassifierSettings.from_config(dict(widths=(2, 2, 2, 2, 2), max_epochs=1, batch_size=4))
+    settings = ClassifierSettings.from_config(
+        dict(widths=(2, 2, 2, 2, 2), max_epochs=1, batch_size=4, input_centering="train_mean")
+    )
     real_x, real_y = _toy(8)
     syn_x = real_x + np.float32(3.0)
     val_x, val_y = _toy(6, seed=2)
@@ -108,7 +110,9 @@ def test_centred_augmentation_moves_the_deviation_not_the_brain(monkeypatch):
         return original(self, x)
 
     monkeypatch.setattr(loop.CenteredInput, "forward", spy)
-    settings = ClassifierSettings.from_config(dict(widths=(2, 2, 2, 2, 2), max_epochs=1, batch_size=4))
+    settings = ClassifierSettings.from_config(
+        dict(widths=(2, 2, 2, 2, 2), max_epochs=1, batch_size=4, input_centering="train_mean")
+    )
     # Brains that share one anatomy (a sphere on background -1) and differ by faint noise.
     r = np.arange(16) - 7.5
     sphere = (r[:, None, None] ** 2 + r[None, :, None] ** 2 + r[None, None, :] ** 2) <= 25
