@@ -215,14 +215,14 @@ def train_classifier(
     # A centred model sees each brain's deviation from the mean training brain, so
     # augmentation moves that deviation (outside the brain it is 0), not the brain:
     # a shifted brain minus the unshifted reference would be all edges.
-    reference = None
+    offset: torch.Tensor | float = 0.0
     if isinstance(model, CenteredInput):
         model.fit(torch.from_numpy(np.asarray(real_x, dtype=np.float32)).to(device))
-        reference = model.reference.detach().cpu()
+        offset = model.reference.detach().cpu()
     augmenter = None
     if strategy.classic_augmentation:
         augmenter = RandomStudyAugmentation(
-            max_shift=settings.augment_max_shift, background=-1.0 if reference is None else 0.0
+            max_shift=settings.augment_max_shift, background=-1.0 if isinstance(offset, float) else 0.0
         )
     batches = batch_stream(len(train_y), settings.batch_size, order_gen)
 
@@ -244,10 +244,8 @@ def train_classifier(
                 steps += 1
                 xb = torch.from_numpy(train_x[idx]).unsqueeze(1)
                 yb = torch.from_numpy(train_y[idx])
-                if augmenter is not None and reference is not None:
-                    xb = augmenter.augment_batch(xb - reference, aug_rng)[0] + reference
-                elif augmenter is not None:
-                    xb, _ = augmenter.augment_batch(xb, aug_rng)
+                if augmenter is not None:
+                    xb = augmenter.augment_batch(xb - offset, aug_rng)[0] + offset
                 xb, yb = xb.to(device), yb.to(device)
                 with autocast(device, dtype):
                     logits = model(xb)
