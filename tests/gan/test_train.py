@@ -17,7 +17,7 @@ import brainaug.gan.train as train_module
 from brainaug.device import num_threads
 from brainaug.gan.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from brainaug.gan.settings import GANSettings
-from brainaug.gan.train import LOSS_COLUMNS, TrainingDivergedError, train_gan
+from brainaug.gan.train import HISTORY_COLUMNS, LOSS_COLUMNS, TrainingDivergedError, train_gan
 
 CLASSES = ["CN", "MCI", "AD"]
 TINY = {
@@ -83,8 +83,10 @@ def test_losses_checkpoint_contents_and_rerun_is_a_noop(tmp_path):
     settings = GANSettings.from_config({**TINY, "iterations": 3})
     log = io.StringIO()
     result = train_gan(volumes, labels, CLASSES, settings, tmp_path, log=log, device="cpu")
-    assert list(result.losses.columns) == list(LOSS_COLUMNS)
-    assert len(result.losses) == 3 and np.isfinite(result.losses.drop(columns="seconds").to_numpy()).all()
+    assert list(result.losses.columns) == list(HISTORY_COLUMNS)
+    losses = result.losses[list(LOSS_COLUMNS)]
+    assert len(losses) == 3 and np.isfinite(losses.drop(columns="seconds").to_numpy()).all()
+    assert result.losses[list(HISTORY_COLUMNS[len(LOSS_COLUMNS):])].isna().all().all()  # no monitor given
     assert "iter 3/3" in log.getvalue()
     state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
     assert state["step"] == 3 and state["classes"] == CLASSES
@@ -196,4 +198,4 @@ def test_bf16_step_runs_and_stays_finite(tmp_path):
     volumes, labels = _data()
     settings = GANSettings.from_config({**TINY, "iterations": 3, "precision": "bf16"})
     result = train_gan(volumes, labels, CLASSES, settings, tmp_path, log=io.StringIO(), device="cpu")
-    assert np.isfinite(result.losses.drop(columns="seconds").to_numpy()).all()
+    assert np.isfinite(result.losses[list(LOSS_COLUMNS)].drop(columns="seconds").to_numpy()).all()

@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from brainaug.gan.monitor import MONITOR_COLUMNS
+from brainaug.gan.train import LOSS_COLUMNS
 from brainaug.template import grid_affine
 
 pytestmark = pytest.mark.slow
@@ -60,7 +62,9 @@ def test_gan_trains_on_its_folds_training_subjects_only(tiny_run):
         niftis = sorted((results / "gan" / f"fold{k}" / "synthetic").glob("*.nii.gz"))
         assert len(niftis) == len(np.load(results / "gan" / f"fold{k}" / "synthetic.npz")["labels"])
         losses = pd.read_csv(results / "gan" / f"fold{k}" / "losses.tsv", sep="\t")
-        assert len(losses) == 6 and np.isfinite(losses.drop(columns="iteration").to_numpy()).all()
+        assert len(losses) == 6 and np.isfinite(losses[list(LOSS_COLUMNS)].to_numpy()).all()
+        # The sample monitor scored the last iteration, the judge included.
+        assert np.isfinite(losses[list(MONITOR_COLUMNS)].iloc[-1].to_numpy()).all()
         # The resume point lives outside the rule's outputs.
         assert (results / "checkpoints" / "gan" / f"fold{k}" / "checkpoint.pt").exists()
 

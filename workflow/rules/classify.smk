@@ -29,9 +29,9 @@ rule train_classifier:
 
 
 rule gan_classifier_metrics:
-    """GAN metrics that need a classifier trained on real data: the fold's `standard` model."""
+    """GAN metrics that need a classifier trained on real data: the fold's judge (the baseline when real-only)."""
     input:
-        model=RESULTS / "classify" / "standard" / "fold{fold}" / "model.pt",
+        model=judge_model,
         synthetic=RESULTS / "gan" / "fold{fold}" / "synthetic.npz",
         volumes=RESULTS / "dataset" / "volumes.npy",
         index=RESULTS / "dataset" / "index.tsv",

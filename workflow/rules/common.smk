@@ -81,6 +81,21 @@ def synthetic_input(wildcards):
     return []
 
 
+def judge_strategy():
+    """The real-data strategy whose classifier judges the GAN's samples (None: no strategy is real-only)."""
+    real_only = [name for name, s in config["strategies"].items() if float(s["synthetic_share"]) == 0]
+    baseline = config["results"]["baseline"]
+    return baseline if baseline in real_only else (real_only[0] if real_only else None)
+
+
+def judge_model(wildcards):
+    """The fold's real-data classifier, fitted on the fold's training subjects (the GAN never trains on it)."""
+    strategy = judge_strategy()
+    if strategy is None:
+        return []
+    return str(RESULTS / "classify" / strategy / f"fold{wildcards.fold}" / "model.pt")
+
+
 def gan_checkpoint_dir(wildcards):
     """Outside the rule's outputs: Snakemake deletes outputs of failed jobs, not this."""
     return str(RESULTS / "checkpoints" / "gan" / f"fold{wildcards.fold}")

@@ -8,6 +8,7 @@ rule train_gan:
         volumes=RESULTS / "dataset" / "volumes.npy",
         index=RESULTS / "dataset" / "index.tsv",
         splits=RESULTS / "splits.json",
+        judge=judge_model,
     output:
         generator=RESULTS / "gan" / "fold{fold}" / "generator.pt",
         losses=RESULTS / "gan" / "fold{fold}" / "losses.tsv",

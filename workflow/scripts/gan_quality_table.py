@@ -15,7 +15,15 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
         overall = quality["quality"]["overall"]
         row = {"fold": k, "n_train_subjects": len(quality["train_subjects"])}
         row.update({key: overall[key] for key in ("mmd", "ms_ssim_synthetic", "ms_ssim_real", "memorization_ratio")})
+        row["n_rejected_memorization"] = quality["memorization_gate"]["n_rejected"]
         row["frechet_distance"] = clf["frechet_distance"]
+        # Label fidelity: the judge on samples of each intended diagnosis, and on the
+        # fold's real test scans for scale (chance is 1 / number of classes).
+        row["judge_bacc_synthetic"] = clf["synthetic_balanced_accuracy"]
+        row["judge_bacc_real_test"] = clf["test_balanced_accuracy"]
+        row["fidelity_ratio"] = (
+            clf["synthetic_balanced_accuracy"] / clf["test_balanced_accuracy"] if clf["test_balanced_accuracy"] else None
+        )
         row["synthetic_accuracy"] = clf["synthetic_accuracy"]
         for name, per_class in clf["per_class"].items():
             row[f"synthetic_accuracy_{name}"] = per_class["synthetic_accuracy"]

@@ -2,12 +2,22 @@
 
 from pathlib import Path
 
+import numpy as np
+
+from brainaug.classify.predict import load_classifier, predict_proba
 from brainaug.device import set_threads
 from brainaug.gan.fold import run_gan_fold
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     set_threads(snakemake.threads)
+    judge = None
+    if snakemake.input.get("judge"):
+        model, _ = load_classifier(snakemake.input.judge)
+
+        def judge(volumes: np.ndarray) -> np.ndarray:
+            return predict_proba(model, volumes).argmax(axis=1)
+
     metrics = run_gan_fold(
         volumes_path=snakemake.input.volumes,
         index_path=snakemake.input.index,
@@ -20,5 +30,6 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
         outdir=Path(snakemake.output.metrics).parent,
         checkpoint_dir=snakemake.params.checkpoint_dir,
         log=log.stream,
+        judge=judge,
     )
     log.info("GAN of fold %s trained on %d subjects in %.1f s", snakemake.wildcards.fold, len(metrics["train_subjects"]), metrics["seconds"])

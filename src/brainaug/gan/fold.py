@@ -17,6 +17,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from brainaug.dataset import load_dataset, select_subjects
+from brainaug.gan.memorization import draw_through_gate, reference_distance
+from brainaug.gan.monitor import MONITOR_COLUMNS, Judge, SampleMonitor
 from brainaug.gan.quality import QualitySettings, gan_quality
 from brainaug.gan.settings import GANSettings
 from brainaug.gan.synthesize import save_generator, save_synthetic, synthesize
@@ -45,6 +47,15 @@ def synthetic_pool_size(
     return need
 
 
+def _last_monitor_row(losses: Any) -> dict[str, float | None]:
+    """The sample monitor's values at the last iteration it ran (None when it never did)."""
+    rows = losses.dropna(subset=["nn_ratio"])
+    if rows.empty:
+        return {c: None for c in MONITOR_COLUMNS}
+    last = rows.iloc[-1]
+    return {"iteration": int(last["iteration"]), **{c: (None if np.isnan(last[c]) else float(last[c])) for c in MONITOR_COLUMNS}}
+
+
 def run_gan_fold(
     volumes_path: str | Path,
     index_path: str | Path,
@@ -58,6 +69,7 @@ def run_gan_fold(
     checkpoint_dir: str | Path,
     log: TextIO | None = None,
     device: str | None = None,
+    judge: Judge | None = None,
 ) -> dict[str, Any]:
     """Train fold ``fold``'s GAN and write its outputs into ``outdir``.
 
@@ -74,6 +86,9 @@ def run_gan_fold(
         checkpoint_dir: resume point, outside the rule's outputs.
         log: progress stream.
         device: training device (default: CUDA when available).
+        judge: predicts labels of volumes; scores the samples while training
+            (:mod:`brainaug.gan.monitor`). Must have been fitted on this fold's
+            training subjects only.
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -93,11 +108,24 @@ def run_gan_fold(
         raise ValueError(f"Fold {fold} has no training scans in {index_path}")
 
     settings = GANSettings.from_config({**dict(gan_config), "image_size": image_size})
-    result = train_gan(real, real_labels, list(classes), settings, workdir=checkpoint_dir, log=log, device=device)
+    monitor = SampleMonitor(real, list(classes), judge, n_per_class=8, seed=settings.seed + 1000 * fold + 1)
+    result = train_gan(
+        real, real_labels, list(classes), settings, workdir=checkpoint_dir, log=log, device=device, monitor=monitor
+    )
 
     generator = result.gan.generator
     n_per_class = synthetic_pool_size(real_labels, strategies, len(classes), settings.n_synthetic_per_class)
-    synthetic, synthetic_labels = synthesize(generator, list(classes), n_per_class, seed=settings.seed + 1000 * fold)
+    validation, _, _ = select_subjects(array, index, sorted(roles["val"]))
+
+    def draw(round_: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        # Round 0 is the ungated draw; later rounds only replace rejected volumes.
+        return synthesize(generator, list(classes), n, seed=settings.seed + 1000 * fold + 7919 * round_)
+
+    gate = draw_through_gate(
+        draw, real, reference_distance(real, validation), settings.memorization_threshold, len(classes),
+        n_per_class, where=f"fold {fold}: ",
+    )
+    synthetic, synthetic_labels = gate.volumes, gate.labels
     save_synthetic(outdir, synthetic, synthetic_labels, list(classes), grid_affine(image_size))
     save_generator(outdir / "generator.pt", generator, result.settings, list(classes))
     with atomic_output(outdir / "losses.tsv") as tmp:
@@ -115,6 +143,14 @@ def run_gan_fold(
         "train_subjects": train_subjects,
         "train_scans": real_rows["scan_id"].tolist(),
         "n_synthetic_per_class": n_per_class,
+        "memorization_gate": {
+            "threshold": gate.threshold,
+            "reference_distance": gate.reference,
+            "n_drawn": gate.n_drawn,
+            "n_rejected": gate.n_rejected,
+            "n_rejected_per_class": dict(zip(map(str, classes), gate.n_rejected_per_class)),
+        },
+        "monitor": _last_monitor_row(result.losses),
         "iterations": result.settings.iterations,
         "resumed_from": result.resumed_from,
         "device": str(result.device),

@@ -32,14 +32,26 @@ class GANSettings:
         betas: Adam betas (PyTorch defaults, as the reference used).
         lambda_gp: weight of every WGAN-GP gradient penalty.
         lambda_l1: weight of the L1 reconstruction term.
+        lambda_class: weight of the auxiliary-classifier cross-entropies
+            (``conditioning: auxiliary`` only).
         checkpoint_every: iterations between checkpoints (the last iteration
             is always checkpointed).
         n_synthetic_per_class: synthetic volumes written per diagnosis.
         precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (see ``brainaug.device``).
         channels_last: use the channels_last_3d memory layout for 5D tensors.
-        conditioning: how the discriminator is conditioned on the diagnosis.
+        conditioning: ``projection`` (a projection term in D only) or
+            ``auxiliary`` (plus an auxiliary-classifier head on D and a
+            class-conditional code critic).
+        output_base: ``none``, ``mean`` or ``class_mean``: the generator
+            learns deviations from the mean of its training volumes (of each
+            class), see :class:`brainaug.gan.networks.Generator`.
+        memorization_threshold: synthetic volumes nearer to a training
+            volume than this times the validation volumes' median distance are
+            rejected (:mod:`brainaug.gan.memorization`); 0 turns the gate off.
         seed: seeds weights, batch sampling, z and the GP mixing weights.
         log_every: iterations between progress-bar loss updates.
+        monitor_every: iterations between sample-quality evaluations
+            (:mod:`brainaug.gan.monitor`).
     """
 
     image_size: int
@@ -51,13 +63,17 @@ class GANSettings:
     betas: tuple[float, float]
     lambda_gp: float
     lambda_l1: float
+    lambda_class: float
     checkpoint_every: int
     n_synthetic_per_class: int
     precision: str
     channels_last: bool
     conditioning: str
+    output_base: str
+    memorization_threshold: float
     seed: int
     log_every: int
+    monitor_every: int
 
     @property
     def n_stages(self) -> int:

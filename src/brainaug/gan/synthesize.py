@@ -279,6 +279,9 @@ def load_generator(
         raise ValueError(f"{path}: expected a brainaug generator (keys generator/settings/classes)")
     settings = GANSettings.from_dict(state["settings"])
     classes = [str(c) for c in state["classes"]]
-    generator = Generator(settings.image_size, settings.width, settings.latent_dim, len(classes))
+    generator = Generator(
+        settings.image_size, settings.width, settings.latent_dim, len(classes),
+        output_base=settings.output_base,
+    )
     load_weights(generator, weights, path, "generator")
     return generator.to(device).eval(), settings, classes

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.profiler import record_function
 from tqdm.auto import tqdm
@@ -53,6 +54,7 @@ from brainaug.gan.losses import (
     encoder_generator_loss,
     gradient_penalty,
 )
+from brainaug.gan.monitor import MONITOR_COLUMNS
 from brainaug.gan.networks import AlphaGAN, build_alpha_gan
 from brainaug.gan.settings import GANSettings
 
@@ -61,6 +63,7 @@ __all__ = [
     "TrainResult",
     "Optimizers",
     "LOSS_COLUMNS",
+    "HISTORY_COLUMNS",
     "make_optimizers",
     "alpha_gan_step",
     "train_gan",
@@ -73,14 +76,30 @@ LOSS_COLUMNS: tuple[str, ...] = (
     "eg_l1",
     "eg_adv",
     "eg_code",
+    "eg_class",
     "d_loss",
     "d_wasserstein",
     "d_gp",
+    "d_class",
     "cd_loss",
     "cd_wasserstein",
     "cd_gp",
     "seconds",
 )
+
+
+#: Columns of ``losses.tsv``: the losses, then the sample monitor's numbers.
+HISTORY_COLUMNS: tuple[str, ...] = LOSS_COLUMNS + MONITOR_COLUMNS
+
+
+def _history_rows(state: dict[str, Any]) -> list[list[float]]:
+    """The checkpoint's loss history in ``HISTORY_COLUMNS`` order (columns it lacks are NaN)."""
+    saved = list(state.get("loss_columns", LOSS_COLUMNS))
+    rows = []
+    for row in state.get("losses", []):
+        named = dict(zip(saved, row))
+        rows.append([float(named.get(c, math.nan)) for c in HISTORY_COLUMNS])
+    return rows
 
 
 class TrainingDivergedError(RuntimeError):
@@ -155,6 +174,7 @@ def alpha_gan_step(
     lambda_gp: float = 10.0,
     lambda_l1: float = 10.0,
     amp_dtype: torch.dtype | None = None,
+    lambda_class: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """One alpha-GAN iteration: an E/G step, a D step and a CD step on the batch ``(x, y)``.
 
@@ -168,16 +188,26 @@ def alpha_gan_step(
         lambda_gp: weight of every gradient penalty.
         lambda_l1: weight of the L1 reconstruction term.
         amp_dtype: autocast dtype (``torch.bfloat16``) or None for fp32.
+        lambda_class: weight of the auxiliary-classifier cross-entropies when D
+            has that head (``conditioning: auxiliary``): D learns the diagnosis
+            of real volumes, E/G are pushed to make G(z, y) and G(E(x), y)
+            read as y.
 
     Returns:
-        Detached scalar tensors: ``eg_loss, eg_l1, eg_adv, eg_code, d_loss,
-        d_wasserstein, d_gp, cd_loss, cd_wasserstein, cd_gp``.
+        Detached scalar tensors: ``eg_loss, eg_l1, eg_adv, eg_code, eg_class,
+        d_loss, d_wasserstein, d_gp, d_class, cd_loss, cd_wasserstein, cd_gp``
+        (the class terms are 0 without the auxiliary head).
     """
     E, G, D, CD = gan.encoder, gan.generator, gan.discriminator, gan.code_discriminator
     batch, latent, device = x.shape[0], G.latent_dim, x.device
 
     def prior() -> torch.Tensor:
         return torch.randn(batch, latent, generator=rng, device=rng.device).to(device)
+
+    # The code critic sees the diagnosis only when it was built to (auxiliary
+    # conditioning); then E(x) must look like N(0, I) within each class.
+    cd_labels = y if CD.n_classes else None
+    zero = torch.zeros((), device=device)
 
     # ---- encoder / generator -------------------------------------------------
     with record_function("alpha_gan.eg_step"):
@@ -188,9 +218,13 @@ def alpha_gan_step(
             code = E(x)
             x_rec = G(code, y)
             x_rand = G(prior(), y)
-            loss_eg, parts_eg = encoder_generator_loss(
-                x, x_rec, D(x_rec, y), D(x_rand, y), CD(code), lambda_l1
-            )
+            d_rec, logits_rec = D.scores(x_rec, y)
+            d_rand, logits_rand = D.scores(x_rand, y)
+            loss_eg, parts_eg = encoder_generator_loss(x, x_rec, d_rec, d_rand, CD(code, cd_labels), lambda_l1)
+            eg_class = zero
+            if logits_rand is not None:
+                eg_class = lambda_class * (F.cross_entropy(logits_rand, y) + F.cross_entropy(logits_rec, y))
+                loss_eg = loss_eg + eg_class
         loss_eg.backward()
         optimizers.encoder.step()
         optimizers.generator.step()
@@ -209,20 +243,32 @@ def alpha_gan_step(
         with autocast(device, amp_dtype):
             gp_rand = gradient_penalty(critic, x, x_rand, lambda_gp, rng)
             gp_rec = gradient_penalty(critic, x, x_rec, lambda_gp, rng)
-            loss_d, parts_d = discriminator_loss(D(x, y), D(x_rec, y), D(x_rand, y), gp_rand, gp_rec)
+            d_real, logits_real = D.scores(x, y)
+            loss_d, parts_d = discriminator_loss(d_real, D(x_rec, y), D(x_rand, y), gp_rand, gp_rec)
+            d_class = zero
+            if logits_real is not None:
+                # Real volumes only: a head that also learnt the labels of
+                # fakes would reward the generator for anything it makes.
+                d_class = lambda_class * F.cross_entropy(logits_real, y)
+                loss_d = loss_d + d_class
         loss_d.backward()
         optimizers.discriminator.step()
 
     # ---- code discriminator (fp32: a small MLP) --------------------------------
+    def code_critic(c: torch.Tensor) -> torch.Tensor:
+        return CD(c, cd_labels)
+
     with record_function("alpha_gan.cd_step"):
         _train_only(gan, "code_discriminator")
         optimizers.code_discriminator.zero_grad(set_to_none=True)
         z = prior()
-        gp_code = gradient_penalty(CD, code, z, lambda_gp, rng)
-        loss_cd, parts_cd = code_discriminator_loss(CD(code), CD(z), gp_code)
+        gp_code = gradient_penalty(code_critic, code, z, lambda_gp, rng)
+        loss_cd, parts_cd = code_discriminator_loss(code_critic(code), code_critic(z), gp_code)
         loss_cd.backward()
         optimizers.code_discriminator.step()
 
+    parts_eg["eg_class"] = eg_class.detach().float()
+    parts_d["d_class"] = d_class.detach().float()
     _train_only(gan, "encoder", "generator", "discriminator", "code_discriminator")
     return {
         "eg_loss": loss_eg.detach(),
@@ -261,7 +307,8 @@ def _check_inputs(volumes: np.ndarray, labels: np.ndarray, classes: list[str], s
 
 def _resume_settings(saved: GANSettings, requested: GANSettings, log: TextIO) -> GANSettings:
     """Architecture and optimisation from the checkpoint; run length and logging from the request."""
-    run_keys = ("iterations", "checkpoint_every", "log_every", "n_synthetic_per_class")
+    run_keys = ("iterations", "checkpoint_every", "log_every", "monitor_every", "n_synthetic_per_class",
+                "memorization_threshold")
     merged = saved.replace(**{key: getattr(requested, key) for key in run_keys})
     changed = [
         f"{key}: checkpoint {getattr(saved, key)!r}, config {getattr(requested, key)!r}"
@@ -325,6 +372,7 @@ def train_gan(
     log: TextIO | None = None,
     device: str | torch.device | None = None,
     callback: Callable[[int, dict[str, float]], None] | None = None,
+    monitor: Callable[[nn.Module], dict[str, float]] | None = None,
 ) -> TrainResult:
     """Train (or resume) a conditional alpha-GAN on real volumes.
 
@@ -347,6 +395,11 @@ def train_gan(
         device: ``None``/"auto" (CUDA if available), "cpu", "cuda:N".
         callback: called as ``callback(iteration, losses)`` after every
             iteration (after any checkpoint of that iteration).
+        monitor: called with the generator every ``settings.monitor_every``
+            iterations and at the last one (e.g. a
+            :class:`brainaug.gan.monitor.SampleMonitor`); its values fill the
+            ``MONITOR_COLUMNS`` of the loss history, NaN elsewhere. It must not
+            touch the training RNG (the monitor seeds its own), so resume stays exact.
 
     Returns:
         A :class:`TrainResult`.
@@ -375,7 +428,10 @@ def train_gan(
 
     configure_backends(device)
     amp_dtype = resolve_precision(settings.precision, device)
-    gan = build_alpha_gan(settings, len(classes)).to(device)
+    gan = build_alpha_gan(settings, len(classes))
+    if settings.output_base != "none":
+        gan.generator.set_output_base(volumes, labels)
+    gan.to(device)
     if settings.channels_last:
         for module in gan.modules().values():
             to_channels_last(module)
@@ -391,7 +447,7 @@ def train_gan(
             opt.load_state_dict(state["optimizers"][name])
         restore_rng_state(state["rng"], sampler)
         step = int(state["step"])
-        history = [list(row) for row in state.get("losses", [])]
+        history = _history_rows(state)
         print(f"GAN: resumed from {ckpt_path} at iteration {step}/{settings.iterations}", file=log)
     resumed_from = step
 
@@ -414,7 +470,7 @@ def train_gan(
                 "optimizers": {name: o.state_dict() for name, o in optimizers.as_dict().items()},
                 "rng": capture_rng_state(sampler),
                 "losses": history,
-                "loss_columns": list(LOSS_COLUMNS),
+                "loss_columns": list(HISTORY_COLUMNS),
                 "version": brainaug.__version__,
             },
         )
@@ -440,14 +496,17 @@ def train_gan(
             started = time.perf_counter()
             x, y = _sample_batch(volumes, labels, settings, sampler, device)
             parts = alpha_gan_step(
-                gan, optimizers, x, y, sampler, settings.lambda_gp, settings.lambda_l1, amp_dtype
+                gan, optimizers, x, y, sampler, settings.lambda_gp, settings.lambda_l1, amp_dtype,
+                settings.lambda_class,
             )
             values = dict(zip(parts, torch.stack(list(parts.values())).float().cpu().tolist()))
             _check_finite(values, ("eg_loss", "d_loss", "cd_loss", *parts), step + 1, ckpt_path)
             step += 1
             values["iteration"] = step
             values["seconds"] = time.perf_counter() - started
-            history.append([float(values[c]) for c in LOSS_COLUMNS])
+            if monitor is not None and (step % settings.monitor_every == 0 or step == settings.iterations):
+                values.update(monitor(gan.generator))
+            history.append([float(values.get(c, math.nan)) for c in HISTORY_COLUMNS])
             bar.update(1)
             if step % settings.log_every == 0 or step == settings.iterations:
                 _log_progress(bar, values, step, settings.iterations, log)
@@ -459,7 +518,7 @@ def train_gan(
         bar.close()
     if not ckpt_path.exists():  # e.g. resumed at the end with no new iteration
         checkpoint()
-    losses = pd.DataFrame(history, columns=list(LOSS_COLUMNS))
+    losses = pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
     losses["iteration"] = losses["iteration"].astype("int64")
     return TrainResult(
         gan=gan,

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.metrics import balanced_accuracy_score
 from torch import nn
 
 from brainaug.classify.networks import penultimate_features
@@ -42,6 +43,8 @@ def classifier_gan_metrics(
     synthetic_labels: np.ndarray,
     classes: Sequence[str],
     batch_size: int = 16,
+    test: np.ndarray | None = None,
+    test_labels: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Fréchet distance and intended-class accuracy of synthetic volumes.
 
@@ -52,6 +55,9 @@ def classifier_gan_metrics(
         synthetic: synthetic volumes ``(M, S, S, S)``.
         synthetic_labels: ``(M,)`` intended labels.
         classes: class names in label order.
+        test, test_labels: the fold's real test volumes; the judge's balanced
+            accuracy on them is the yardstick for its score on synthetic volumes
+            (a sample can carry its label at most as well as a real scan does).
 
     Returns:
         JSON-ready dict: ``frechet_distance`` overall and per class,
@@ -67,9 +73,14 @@ def classifier_gan_metrics(
     out: dict[str, Any] = {
         "frechet_distance": frechet_distance(real_feats, syn_feats),
         "synthetic_accuracy": float(np.mean(syn_pred == synthetic_labels)),
+        "synthetic_balanced_accuracy": float(balanced_accuracy_score(synthetic_labels, syn_pred)),
         "real_accuracy": float(np.mean(real_pred == real_labels)),
+        "test_balanced_accuracy": None,
         "per_class": {},
     }
+    if test is not None and len(test):
+        test_pred = predict_proba(model, test, batch_size=batch_size).argmax(axis=1)
+        out["test_balanced_accuracy"] = float(balanced_accuracy_score(test_labels, test_pred))
     for k, name in enumerate(classes):
         r, s = real_labels == k, synthetic_labels == k
         out["per_class"][name] = {
