@@ -128,3 +128,14 @@ def test_synthesize_from_a_class_mean_generator_keeps_the_class_order():
     assert out_labels.tolist() == [0, 0, 1, 1, 2, 2]
     means = [out[out_labels == k].mean() for k in range(3)]
     assert means[0] < means[1] < means[2]  # the toy classes differ in brightness
+
+
+def test_a_generator_saved_before_conditioning_options_loads_as_it_was_trained(tmp_path):
+    """Old files lack the conditioning keys: they were projection / no base, not today's default."""
+    settings = GANSettings.from_config({**TINY, "conditioning": "projection", "output_base": "none"})
+    g = Generator(16, 4, 8, 3)
+    old = {k: v for k, v in settings.to_dict().items() if k not in ("conditioning", "output_base", "lambda_class")}
+    torch.save({"generator": g.state_dict(), "settings": old, "classes": CLASSES}, tmp_path / "old.pt")
+    loaded, loaded_settings, _ = load_generator(tmp_path / "old.pt")
+    assert loaded_settings.conditioning == "projection" and loaded_settings.output_base == "none"
+    assert loaded.output_base == "none"

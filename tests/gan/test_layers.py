@@ -130,6 +130,6 @@ def test_whole_alpha_gan_matches_plain_layers():
             set_plain_layers(module.double(), plain)
         code = gan.encoder(x)
         fake = gan.generator(code, y)
-        results[plain] = (code, fake, gan.discriminator(fake, y), gan.code_discriminator(code))
+        results[plain] = (code, fake, gan.discriminator(fake, y), gan.code_discriminator(code, y))
     for fast, ref in zip(results[False], results[True]):
         torch.testing.assert_close(fast, ref, rtol=1e-10, atol=1e-10)

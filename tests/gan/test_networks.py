@@ -31,13 +31,21 @@ REF_CD = (1000 * 4096 + 4096) + 2 * 4096 + (4096 * 4096 + 4096) + 2 * 4096 + (40
 
 
 def test_reference_parameter_counts_plus_conditioning():
-    settings = GANSettings.from_config(dict(image_size=64, width=64, latent_dim=1000))
+    settings = GANSettings.from_config(
+        dict(image_size=64, width=64, latent_dim=1000, conditioning="projection", output_base="none")
+    )
     gan = build_alpha_gan(settings, n_classes=3)
     for count, quoted in ((REF_E, 43.8), (REF_G, 37.4), (REF_D, 11.1), (REF_CD, 20.9)):
         assert count / 1e6 == pytest.approx(quoted, abs=0.051)  # the figures the issue quotes
     assert count_parameters(gan.encoder) == REF_E
     assert count_parameters(gan.generator) == REF_G + 3 * 512 * 64  # one-hot label into the ConvTranspose3d
     assert count_parameters(gan.discriminator) == REF_D + 3 * 512  # projection embedding
+    # The default conditioning adds an auxiliary-classifier head on D's 512 x 4^3 features
+    # and the one-hot label to the code critic's input; the output base is a buffer.
+    default = build_alpha_gan(settings.replace(conditioning="auxiliary", output_base="class_mean"), n_classes=3)
+    assert count_parameters(default.discriminator) == REF_D + 3 * 512 + (512 * 64 * 3 + 3)
+    assert count_parameters(default.code_discriminator) == REF_CD + 3 * 4096
+    assert count_parameters(default.generator) == count_parameters(gan.generator)
     assert count_parameters(gan.code_discriminator) == REF_CD
 
 

@@ -22,7 +22,9 @@ from brainaug.gan.synthesize import (
 from brainaug.gan.train import train_gan
 
 CLASSES = ["CN", "MCI", "AD"]
-SETTINGS = GANSettings.from_config(dict(image_size=16, width=4, latent_dim=8, batch_size=2, iterations=2, precision="fp32", seed=1))
+# No output base: an untrained generator with a base would draw the (here zero) base for every z.
+SETTINGS = GANSettings.from_config(dict(image_size=16, width=4, latent_dim=8, batch_size=2, iterations=2,
+                                        precision="fp32", seed=1, output_base="none"))
 AFFINE = np.array([[1.5, 0, 0, -90.0], [0, 1.5, 0, -126.0], [0, 0, 1.5, -72.0], [0, 0, 0, 1]])
 
 

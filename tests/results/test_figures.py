@@ -12,6 +12,7 @@ import pytest
 from brainaug.results.figures import (
     plot_confusion_matrices,
     plot_gan_losses,
+    plot_gan_monitor,
     plot_learning_curves,
     plot_qc_montage,
     plot_real_vs_synthetic,
@@ -89,6 +90,21 @@ def test_gan_losses_single_and_per_fold(tmp_path):
     assert _png(tmp_path / "folds.png").shape[:2] == (280, 1200)
     with pytest.raises(ValueError, match="lack an 'iteration' column"):
         plot_gan_losses(df.drop(columns="iteration"), tmp_path / "x.png")
+
+
+def test_gan_monitor_plots_the_scored_iterations_only(tmp_path):
+    it = np.arange(1, 101)
+    scored = it % 25 == 0
+    df = pd.DataFrame({"iteration": it, "eg_loss": np.linspace(1, 0, 100)})
+    for col, value in (("judge_balanced_accuracy", 0.8), ("mmd", 0.01), ("ms_ssim_synthetic", 0.9), ("nn_ratio", 1.2)):
+        df[col] = np.where(scored, value, np.nan)
+    plot_gan_monitor({0: df, 1: df}, tmp_path / "monitor.png", n_classes=3)
+    assert _png(tmp_path / "monitor.png").shape[:2] == (320, 1400)
+    # The monitor's sparse columns stay out of the loss figure.
+    plot_gan_losses(df, tmp_path / "losses.png")
+    assert _png(tmp_path / "losses.png").shape[:2] == (280, 400)
+    with pytest.raises(ValueError, match="nothing to plot"):
+        plot_gan_monitor({}, tmp_path / "x.png", n_classes=3)
 
 
 def test_qc_montage(tmp_path):

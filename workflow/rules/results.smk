@@ -90,6 +90,11 @@ rule figures:
             caption="../report/gan_losses.rst",
             category="GAN",
         ),
+        gan_monitor=report(
+            RESULTS / "figures" / "gan_fidelity.png",
+            caption="../report/gan_fidelity.rst",
+            category="GAN",
+        ),
     params:
         runs=CLASSIFIER_RUNS,
         classes=CLASSES,

@@ -31,6 +31,7 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
 
     losses = {k: pd.read_csv(p, sep="\t") for k, p in enumerate(snakemake.input.losses)}
     figures.plot_gan_losses(losses, out.gan_losses)
+    figures.plot_gan_monitor(losses, out.gan_monitor, n_classes=len(classes))
 
     array, index = load_dataset(snakemake.input.volumes, snakemake.input.index)
     train = read_splits(snakemake.input.splits)["folds"][0]["train"]

@@ -177,7 +177,7 @@ class Discriminator(nn.Module):
         if self.classifier is None:
             return out + projection, None
         with torch.autocast(x.device.type, enabled=False):
-            logits = self.classifier(h.float().flatten(1))
+            logits = self.classifier(h.flatten(1).to(self.classifier.weight.dtype))
         return out + projection, logits
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -267,9 +267,9 @@ class Generator(nn.Module):
         h = torch.cat([z, onehot], dim=1)[:, :, None, None, None]
         h = self.blocks(self.stem(h))
         if self.output_base == "class_mean":
-            h = h.float() + self.base_logit[y.long()]
+            h = h.to(self.base_logit.dtype) + self.base_logit[y.long()]
         elif self.output_base == "mean":
-            h = h.float() + self.base_logit
+            h = h.to(self.base_logit.dtype) + self.base_logit
         return torch.tanh(h)
 
 

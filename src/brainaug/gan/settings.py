@@ -16,6 +16,9 @@ from brainaug.settings import build_settings
 
 __all__ = ["GANSettings"]
 
+#: What a generator saved before these settings existed was built with.
+_BEFORE_THE_KEY_EXISTED = {"conditioning": "projection", "output_base": "none"}
+
 
 @dataclass(frozen=True)
 class GANSettings:
@@ -100,8 +103,12 @@ class GANSettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GANSettings:
-        """Inverse of :meth:`to_dict` (used when loading checkpoints)."""
-        return cls.from_config(data)
+        """Inverse of :meth:`to_dict` (used when loading checkpoints).
+
+        A checkpoint written before a key existed was trained the way brainaug
+        worked then, not with today's default: those keys take their old value.
+        """
+        return cls.from_config({**_BEFORE_THE_KEY_EXISTED, **data})
 
     def replace(self, **changes: Any) -> GANSettings:
         """Copy with some fields changed (not validated again: change only what a checkpoint fixes)."""

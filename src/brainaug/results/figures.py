@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from brainaug.gan.monitor import MONITOR_COLUMNS
 from brainaug.plots import (
     as_volume,
     blank_axes,
@@ -27,6 +28,7 @@ from brainaug.plots import (
 )
 
 __all__ = [
+    "plot_gan_monitor",
     "plot_confusion_matrices",
     "plot_gan_losses",
     "plot_learning_curves",
@@ -161,7 +163,10 @@ def plot_gan_losses(losses: pd.DataFrame | Mapping[Any, pd.DataFrame], path: str
         if "iteration" not in df.columns:
             raise ValueError(f"GAN losses{f' of fold {key}' if key != '' else ''} lack an 'iteration' column")
         for c in df.columns:
-            if c != "iteration" and pd.api.types.is_numeric_dtype(df[c]) and c not in cols:
+            if (
+                c != "iteration" and c not in MONITOR_COLUMNS
+                and pd.api.types.is_numeric_dtype(df[c]) and c not in cols
+            ):
                 cols.append(c)
     if not cols:
         raise ValueError("GAN losses hold no numeric loss column besides 'iteration'")
@@ -179,6 +184,45 @@ def plot_gan_losses(losses: pd.DataFrame | Mapping[Any, pd.DataFrame], path: str
             ax.legend(fontsize=7)
     for ax in axes.flat[len(cols):]:
         blank_axes(ax)
+    save_figure(fig, path)
+
+
+def plot_gan_monitor(
+    losses: Mapping[Any, pd.DataFrame], path: str | os.PathLike[str], n_classes: int
+) -> None:
+    """Label fidelity, MMD, MS-SSIM and nearest-neighbour ratio of the samples against iteration, per fold.
+
+    The evidence that the generator's samples carry their diagnosis and look
+    like (but do not copy) the training brains: the judge's balanced accuracy
+    should rise above chance (dotted), the neighbour ratio settle near 1.
+
+    Args:
+        losses: ``{fold: losses.tsv frame}`` with the monitor's columns.
+        path: output PNG.
+        n_classes: number of diagnoses (chance = 1 / n_classes).
+    """
+    if not losses:
+        raise ValueError("losses is empty: nothing to plot")
+    titles = {
+        "judge_balanced_accuracy": "judge balanced accuracy on samples",
+        "mmd": "MMD to training volumes",
+        "ms_ssim_synthetic": "MS-SSIM within samples",
+        "nn_ratio": "nearest-neighbour ratio",
+    }
+    fig = Figure(figsize=(14.0, 3.2), layout="constrained")
+    axes = fig.subplots(1, len(MONITOR_COLUMNS), squeeze=False)[0]
+    for i, (fold, df) in enumerate(losses.items()):
+        scored = df.dropna(subset=[c for c in MONITOR_COLUMNS if c in df.columns and c != "judge_balanced_accuracy"])
+        for ax, c in zip(axes, MONITOR_COLUMNS):
+            if c in scored.columns:
+                ax.plot(scored["iteration"], scored[c], marker="o", ms=3, lw=0.9, color=f"C{i % 10}", label=f"fold {fold}")
+    for ax, c in zip(axes, MONITOR_COLUMNS):
+        ax.set_title(titles[c], fontsize=10)
+        ax.set_xlabel("iteration")
+    axes[0].axhline(1.0 / n_classes, color="grey", ls=":", lw=1)
+    axes[0].set_ylim(0, 1.02)
+    axes[3].axhline(1.0, color="grey", ls=":", lw=1)
+    axes[0].legend(fontsize=7)
     save_figure(fig, path)
 
 
