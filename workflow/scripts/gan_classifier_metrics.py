@@ -1,4 +1,4 @@
-"""Rule gan_classifier_metrics: judge the fold's GAN with the fold's real-data classifier."""
+"""Rule gan_classifier_metrics: judge a (repeat, fold)'s GAN with its real-data classifier."""
 
 import json
 
@@ -7,18 +7,19 @@ from brainaug.dataset import load_dataset, select_subjects
 from brainaug.gan.synthesize import load_synthetic
 from brainaug.io import atomic_output
 from brainaug.results.gan_classifier import classifier_gan_metrics
-from brainaug.splits import read_splits
+from brainaug.splits import fold_roles, read_splits
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
-    fold = int(snakemake.wildcards.fold)
+    fold, repeat = int(snakemake.wildcards.fold), int(snakemake.wildcards.repeat)
     model, checkpoint = load_classifier(snakemake.input.model)
     array, index = load_dataset(snakemake.input.volumes, snakemake.input.index)
-    train_subjects = read_splits(snakemake.input.splits)["folds"][fold]["train"]
+    splits = read_splits(snakemake.input.splits)
+    train_subjects = sorted(fold_roles(splits, fold, snakemake.input.splits, repeat=repeat)["train"])
     real, real_labels, _ = select_subjects(array, index, train_subjects)
     synthetic, synthetic_labels, _ = load_synthetic(snakemake.input.synthetic)
     metrics = classifier_gan_metrics(model, real, real_labels, synthetic, synthetic_labels, list(checkpoint["classes"]))
-    metrics["fold"] = fold
+    metrics["repeat"], metrics["fold"] = repeat, fold
     with atomic_output(snakemake.output.metrics) as tmp:
         tmp.write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     log.info("%s", metrics)
