@@ -31,8 +31,8 @@ def _clf(fold: int, n_syn: int = 0) -> dict:
 
 
 def _good():
-    clf = {(s, k): _clf(k, 3 if s == "gan50" else 0) for s in ("standard", "gan50") for k in (0, 1)}
-    gan = {k: {"train_subjects": list(SPLITS["folds"][k]["train"])} for k in (0, 1)}
+    clf = {(s, 0, k): _clf(k, 3 if s == "gan50" else 0) for s in ("standard", "gan50") for k in (0, 1)}
+    gan = {(0, k): {"train_subjects": list(SPLITS["folds"][k]["train"])} for k in (0, 1)}
     return copy.deepcopy(SPLITS), clf, gan
 
 
@@ -42,56 +42,56 @@ def test_clean_run_passes():
 
 def test_test_subject_in_classifier_training():
     splits, clf, gan = _good()
-    clf[("gan50", 0)]["train_subjects"].append("s5")
+    clf[("gan50", 0, 0)]["train_subjects"].append("s5")
     with pytest.raises(LeakageError, match=r"classifier 'gan50' fold 0: test subjects in the training set: s5"):
         check_leakage(splits, clf, gan)
 
 
 def test_validation_subject_in_classifier_training():
     splits, clf, gan = _good()
-    clf[("standard", 1)]["train_subjects"].append("s6")
+    clf[("standard", 0, 1)]["train_subjects"].append("s6")
     with pytest.raises(LeakageError, match=r"classifier 'standard' fold 1: val subjects in the training set: s6"):
         check_leakage(splits, clf, gan)
 
 
 def test_test_subject_in_gan_training():
     splits, clf, gan = _good()
-    gan[0]["train_subjects"].append("s6")
+    gan[(0, 0)]["train_subjects"].append("s6")
     with pytest.raises(LeakageError, match=r"GAN fold 0: trained on test subjects s6"):
         check_leakage(splits, clf, gan)
 
 
 def test_validation_subject_in_gan_training():
     splits, clf, gan = _good()
-    gan[1]["train_subjects"].append("s6")
+    gan[(0, 1)]["train_subjects"].append("s6")
     with pytest.raises(LeakageError, match=r"GAN fold 1: trained on val subjects s6"):
         check_leakage(splits, clf, gan)
 
 
 def test_gan_trained_outside_its_fold():
     splits, clf, gan = _good()
-    gan[0]["train_subjects"].append("stranger")
+    gan[(0, 0)]["train_subjects"].append("stranger")
     with pytest.raises(LeakageError, match=r"GAN fold 0: trained on subjects outside the fold's train set: stranger"):
         check_leakage(splits, clf, gan)
 
 
 def test_classifier_test_set_differs_from_splits():
     splits, clf, gan = _good()
-    clf[("gan50", 1)]["test_subjects"] = ["s1"]
+    clf[("gan50", 0, 1)]["test_subjects"] = ["s1"]
     with pytest.raises(LeakageError, match=r"classifier 'gan50' fold 1: test subjects differ from splits.json; missing: s2"):
         check_leakage(splits, clf, gan)
 
 
 def test_classifier_val_set_differs_from_splits():
     splits, clf, gan = _good()
-    clf[("standard", 0)]["val_subjects"] = ["s4", "s3"]
+    clf[("standard", 0, 0)]["val_subjects"] = ["s4", "s3"]
     with pytest.raises(LeakageError, match=r"'standard' fold 0: val subjects differ .*not in the fold's val set: s3"):
         check_leakage(splits, clf, gan)
 
 
 def test_synthetic_data_without_gan_metrics_cannot_be_checked():
     splits, clf, gan = _good()
-    del gan[1]
+    del gan[(0, 1)]
     with pytest.raises(LeakageError, match=r"'gan50' fold 1: used 3 synthetic volumes but no GAN metrics"):
         check_leakage(splits, clf, gan)
 
@@ -113,18 +113,72 @@ def test_subject_tested_twice():
 
 def test_all_problems_listed_together():
     splits, clf, gan = _good()
-    gan[0]["train_subjects"].append("s5")
-    clf[("standard", 1)]["train_subjects"].append("s1")
+    gan[(0, 0)]["train_subjects"].append("s5")
+    clf[("standard", 0, 1)]["train_subjects"].append("s1")
     with pytest.raises(LeakageError, match=r"(?s)GAN fold 0.*classifier 'standard' fold 1"):
         check_leakage(splits, clf, gan)
 
 
 def test_malformed_inputs_are_value_errors():
     splits, clf, gan = _good()
-    del clf[("gan50", 0)]["train_subjects"]
+    del clf[("gan50", 0, 0)]["train_subjects"]
     with pytest.raises(ValueError, match=r"classifier 'gan50' fold 0 metrics.json: train_subjects must be a list"):
         check_leakage(splits, clf, gan)
-    with pytest.raises(ValueError, match=r"fold 7 is not in splits.json"):
-        check_leakage(SPLITS, {("standard", 7): _clf(0)}, {})
+    with pytest.raises(ValueError, match=r"fold 7 of repeat 0 is not in splits.json"):
+        check_leakage(SPLITS, {("standard", 0, 7): _clf(0)}, {})
+    with pytest.raises(ValueError, match=r"keyed by \(strategy, repeat, fold\)"):
+        check_leakage(SPLITS, {("standard", 0): _clf(0)}, {})
+    with pytest.raises(ValueError, match=r"keyed by \(repeat, fold\)"):
+        check_leakage(SPLITS, {}, {0: {"train_subjects": []}})
     with pytest.raises(ValueError, match=r"non-empty 'folds' list"):
         check_leakage({"folds": []}, {}, {})
+
+
+def _repeated():
+    """Two repeats of the two-fold SPLITS: repeat 1 swaps which subjects are tested together."""
+    splits = copy.deepcopy(SPLITS)
+    splits["repeats"] = 2
+    splits["folds"] = [{**f, "repeat": 0} for f in splits["folds"]] + [
+        {"repeat": 1, "fold": 0, "train": ["s2", "s4", "s6"], "val": ["s5"], "test": ["s1", "s3"]},
+        {"repeat": 1, "fold": 1, "train": ["s1", "s3", "s5"], "val": ["s2"], "test": ["s4", "s6"]},
+    ]
+    folds = {(f["repeat"], f["fold"]): f for f in splits["folds"]}
+
+    def clf(key, n_syn=0):
+        f = folds[key]
+        return {"train_subjects": list(f["train"]), "val_subjects": list(f["val"]), "test_subjects": list(f["test"]),
+                "n_real_train": 3, "n_synthetic_train": n_syn}
+
+    classifiers = {(s, r, k): clf((r, k), 3 if s == "gan50" else 0) for s in ("standard", "gan50") for r, k in folds}
+    gans = {key: {"train_subjects": list(f["train"])} for key, f in folds.items()}
+    return splits, classifiers, gans
+
+
+def test_every_repeat_and_fold_is_checked():
+    splits, clf, gan = _repeated()
+    check_leakage(splits, clf, gan)  # a subject tested once per repeat is fine
+    gan[(1, 1)]["train_subjects"].append("s4")
+    clf[("gan50", 1, 0)]["train_subjects"].append("s5")
+    with pytest.raises(LeakageError, match=r"(?s)GAN repeat 1 fold 1: trained on test subjects s4.*"
+                       r"classifier 'gan50' repeat 1 fold 0: val subjects in the training set: s5"):
+        check_leakage(splits, clf, gan)
+
+
+def test_repeat_1_classifier_is_checked_against_repeat_1_splits():
+    """Repeat 0's subject lists are no alibi for repeat 1: each (repeat, fold) has its own."""
+    splits, clf, gan = _repeated()
+    clf[("standard", 1, 0)] = dict(clf[("standard", 0, 0)])
+    with pytest.raises(LeakageError, match=r"classifier 'standard' repeat 1 fold 0: test subjects differ"):
+        check_leakage(splits, clf, gan)
+    splits, clf, gan = _repeated()
+    del gan[(1, 0)]
+    with pytest.raises(LeakageError, match=r"'gan50' repeat 1 fold 0: used 3 synthetic volumes but no GAN metrics"):
+        check_leakage(splits, clf, gan)
+
+
+def test_subject_tested_twice_within_a_repeat():
+    splits, _, _ = _repeated()
+    splits["folds"][3]["test"].append("s1")
+    splits["folds"][3]["train"].remove("s1")
+    with pytest.raises(LeakageError, match=r"subject s1 is in the test sets of folds 0 and 1 of repeat 1"):
+        check_leakage(splits, {}, {})

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from brainaug.splits import LeakageError, check_splits, make_splits, read_splits, scans_for, write_splits
+from sklearn.model_selection import StratifiedGroupKFold
+
+from brainaug.cohort.table import subject_table
+from brainaug.splits import (
+    LeakageError,
+    check_splits,
+    fold_roles,
+    fold_seed,
+    make_splits,
+    read_splits,
+    repeat_seed,
+    scans_for,
+    write_splits,
+)
 
 CLASSES = ["CN", "MCI", "AD"]
 
@@ -123,6 +137,8 @@ def test_bad_arguments(cohort: pd.DataFrame) -> None:
         make_splits(cohort, val_fraction=0)
     with pytest.raises(ValueError, match=r"cohort lacks columns \['label'\]"):
         make_splits(cohort.drop(columns="label"))
+    with pytest.raises(ValueError, match=r"repeats must be an integer >= 1, got 0"):
+        make_splits(cohort, repeats=0)
 
 
 def _leaky(cohort: pd.DataFrame, change) -> dict:
@@ -183,3 +199,89 @@ def test_one_fold_seed_gives_each_caller_its_former_seed():
             state = int(np.random.SeedSequence([base, fold]).generate_state(1)[0])
             assert fold_seed(base, fold) == state
             assert classifier_seed(base, fold) == state % (2**31)
+
+
+def test_repeat_seed_keeps_repeat_0_and_derives_distinct_others():
+    for base in (0, 1, 42, 2**31 + 5):
+        assert repeat_seed(base, 0) == base
+        derived = [repeat_seed(base, r) for r in range(1, 20)]
+        assert len(set(derived + [base])) == 20 and all(0 <= d < 2**31 for d in derived)
+        assert derived[0] == int(np.random.SeedSequence(base, spawn_key=(1,)).generate_state(1)[0]) % 2**31
+    assert repeat_seed(0, 1) != repeat_seed(1, 1)
+    with pytest.raises(ValueError, match="seed and repeat must be >= 0"):
+        repeat_seed(0, -1)
+
+
+def test_repeat_0_is_the_single_run(cohort: pd.DataFrame) -> None:
+    """A one-repeat run keeps its folds: StratifiedGroupKFold(seed) and validation seeds fold_seed(seed, k)."""
+    subjects = subject_table(cohort)
+    ids, labels = subjects["subject_id"].to_numpy(), subjects["label"].to_numpy()
+    outer = StratifiedGroupKFold(n_splits=6, shuffle=True, random_state=7)
+    expected_tests = [sorted(ids[test].tolist()) for _, test in outer.split(ids, labels, groups=ids)]
+    single = make_splits(cohort, n_folds=6, seed=7)
+    repeated = make_splits(cohort, n_folds=6, seed=7, repeats=3)
+    assert single["repeats"] == 1 and single["repeat_seeds"] == [7]
+    assert [sorted(f["test"]) for f in single["folds"]] == expected_tests
+    assert repeated["folds"][:6] == single["folds"]
+    assert [f["repeat"] for f in single["folds"]] == [0] * 6
+
+
+def test_repeats_reshuffle_the_folds(cohort: pd.DataFrame) -> None:
+    splits = make_splits(cohort, n_folds=3, seed=0, repeats=2)
+    assert len(splits["folds"]) == 6
+    assert [(f["repeat"], f["fold"]) for f in splits["folds"]] == [(r, k) for r in range(2) for k in range(3)]
+    assert splits["repeat_seeds"] == [0, repeat_seed(0, 1)] and splits["repeat_seeds"][1] != 0
+    check_splits(splits, cohort)  # every repeat is a partition of the subjects
+    tests = {r: [frozenset(f["test"]) for f in splits["folds"] if f["repeat"] == r] for r in range(2)}
+    assert set(tests[0]) != set(tests[1])
+    for r in range(2):
+        assert sorted(s for t in tests[r] for s in t) == sorted(set(cohort["subject_id"]))
+
+
+def test_check_splits_checks_each_repeat(cohort: pd.DataFrame) -> None:
+    splits = make_splits(cohort, n_folds=3, seed=0, repeats=2)
+    moved = splits["folds"][4]["test"][0]
+    splits["folds"][4]["test"].remove(moved)
+    splits["folds"][4]["train"].append(moved)
+    with pytest.raises(LeakageError, match=rf"not in exactly one test fold of repeat 1 .*'{moved}': 0"):
+        check_splits(splits, cohort)
+    splits = make_splits(cohort, n_folds=3, seed=0, repeats=2)
+    splits["folds"][5]["val"].append(splits["folds"][5]["test"][0])
+    with pytest.raises(LeakageError, match=r"Repeat 1 fold 2: subject '\w+' is in both 'val' and 'test'"):
+        check_splits(splits, cohort)
+
+
+def test_read_splits_reads_a_file_without_repeats_as_one_repeat(cohort: pd.DataFrame, tmp_path: Path) -> None:
+    splits = make_splits(cohort, n_folds=3, seed=0)
+    old = {k: v for k, v in splits.items() if k not in ("repeats", "repeat_seeds")}
+    old["folds"] = [{k: v for k, v in f.items() if k != "repeat"} for f in splits["folds"]]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert read_splits(tmp_path / "old.json") == splits
+    with pytest.raises(ValueError, match=r"old\.json has no fold 0 of repeat 1; it holds \(repeat, fold\) \[\(0, 0\)"):
+        fold_roles(read_splits(tmp_path / "old.json"), 0, tmp_path / "old.json", repeat=1)
+
+
+def test_read_splits_rejects_a_bad_repeat_grid(cohort: pd.DataFrame, tmp_path: Path) -> None:
+    splits = make_splits(cohort, n_folds=3, seed=0, repeats=2)
+    splits["folds"][4]["repeat"] = 0
+    (tmp_path / "dup.json").write_text(json.dumps(splits))
+    with pytest.raises(ValueError, match=r"dup\.json: fold 1 of repeat 0 is listed twice"):
+        read_splits(tmp_path / "dup.json")
+    splits["folds"][4]["repeat"] = 2
+    (tmp_path / "out.json").write_text(json.dumps(splits))
+    with pytest.raises(ValueError, match=r"out\.json: fold 1 of repeat 2 is outside repeats 0..1"):
+        read_splits(tmp_path / "out.json")
+    del splits["repeats"]
+    (tmp_path / "half.json").write_text(json.dumps(splits))
+    with pytest.raises(ValueError, match=r"half\.json: folds name a repeat but the file has no 'repeats' key"):
+        read_splits(tmp_path / "half.json")
+
+
+def test_each_repeat_gets_its_own_classifier_and_validation_seeds(cohort: pd.DataFrame) -> None:
+    from brainaug.classify.fold_data import classifier_seed
+
+    for base in (0, 3):
+        seeds = {(r, k): classifier_seed(base, k, repeat=r) for r in range(3) for k in range(6)}
+        assert len(set(seeds.values())) == 18
+        assert all(seeds[(0, k)] == classifier_seed(base, k) == fold_seed(base, k) % 2**31 for k in range(6))
+        assert seeds[(2, 1)] == fold_seed(repeat_seed(base, 2), 1) % 2**31

@@ -91,74 +91,99 @@ def _show(subjects: Iterable[str], limit: int = 10) -> str:
     return ", ".join(s[:limit]) + more
 
 
-def _fold_sets(splits: Mapping[str, Any]) -> dict[int, dict[str, set[str]]]:
+def _fold_sets(splits: Mapping[str, Any]) -> dict[tuple[int, int], dict[str, set[str]]]:
+    """``{(repeat, fold): {role: subjects}}``; a fold without ``repeat`` (an old file) is repeat 0."""
     folds = splits.get("folds") if isinstance(splits, Mapping) else None
     if not isinstance(folds, list) or not folds:
         raise ValueError(f"splits must be a dict with a non-empty 'folds' list (splits.json), got {type(splits).__name__}")
-    out: dict[int, dict[str, set[str]]] = {}
+    out: dict[tuple[int, int], dict[str, set[str]]] = {}
     for i, f in enumerate(folds):
         if not isinstance(f, Mapping) or "fold" not in f:
             raise ValueError(f"splits.json folds[{i}] must be an object with 'fold', 'train', 'val', 'test'")
-        k = int(f["fold"])
-        out[k] = {part: _subjects(f.get(part), f"splits.json fold {k}", part) for part in ("train", "val", "test")}
+        key = (int(f.get("repeat", 0)), int(f["fold"]))
+        out[key] = {part: _subjects(f.get(part), f"splits.json fold {key[1]} of repeat {key[0]}", part) for part in ("train", "val", "test")}
     return out
+
+
+def _label(key: tuple[int, int], many: bool) -> str:
+    """``"fold k"``, or ``"repeat r fold k"`` when the splits hold several repeats."""
+    return f"repeat {key[0]} fold {key[1]}" if many else f"fold {key[1]}"
 
 
 def check_leakage(
     splits: Mapping[str, Any],
-    classify_metrics: Mapping[tuple[str, int], Mapping[str, Any]],
-    gan_metrics: Mapping[int, Mapping[str, Any]],
+    classify_metrics: Mapping[tuple[str, int, int], Mapping[str, Any]],
+    gan_metrics: Mapping[tuple[int, int], Mapping[str, Any]],
 ) -> None:
     """Check every subject-level invariant of the cross-validation; raise if any fails.
 
-    Checked, for each fold k of ``splits``:
+    Checked, for each fold k of each repeat r of ``splits``:
 
-    - splits.json itself: train, val and test are disjoint, and no subject is tested in two folds;
-    - each classifier (strategy, k): its ``test_subjects`` and ``val_subjects`` equal the fold's,
-      its ``train_subjects`` are a subset of the fold's train set (hence contain no val/test subject);
-    - the GAN of fold k: its ``train_subjects`` are a subset of the fold's train set (no val/test
+    - splits.json itself: train, val and test are disjoint, and no subject is tested in two
+      folds of one repeat (each repeat reshuffles the subjects, so across repeats it must be);
+    - each classifier (strategy, r, k): its ``test_subjects`` and ``val_subjects`` equal the
+      fold's, its ``train_subjects`` are a subset of the fold's train set (hence contain no
+      val/test subject);
+    - the GAN of (r, k): its ``train_subjects`` are a subset of the fold's train set (no val/test
       subject); a classifier that used synthetic data (``n_synthetic_train > 0``) needs the GAN's
-      metrics to be checkable.
+      metrics of the same (r, k) to be checkable.
+
+    Messages name the repeat only when the splits hold more than one.
 
     Args:
-        splits: parsed ``results/splits.json``.
-        classify_metrics: ``{(strategy, fold): parsed classifier metrics.json}``.
-        gan_metrics: ``{fold: parsed results/gan/fold{k}/metrics.json}``; folds without a GAN may be absent.
+        splits: parsed ``results/splits.json`` (folds without ``repeat`` are repeat 0).
+        classify_metrics: ``{(strategy, repeat, fold): parsed classifier metrics.json}``.
+        gan_metrics: ``{(repeat, fold): parsed results/gan/repeat{r}/fold{k}/metrics.json}``;
+            folds without a GAN may be absent.
 
     Raises:
         LeakageError: listing every violation, each naming the strategy (or GAN), fold and subjects.
-        ValueError: malformed inputs (missing subject lists, a fold not in splits.json).
+        ValueError: malformed inputs (missing subject lists, a (repeat, fold) not in splits.json,
+            a key that is not a (strategy, repeat, fold) or (repeat, fold) tuple).
     """
     folds = _fold_sets(splits)
+    many = len({r for r, _ in folds}) > 1
     problems: list[str] = []
 
-    tested_in: dict[str, int] = {}
-    for k, f in sorted(folds.items()):
+    tested_in: dict[tuple[int, str], int] = {}
+    for key, f in sorted(folds.items()):
         for a, b, both in overlaps(f):
-            problems.append(f"splits.json fold {k}: subjects in both {a} and {b}: {_show(both)}")
+            problems.append(f"splits.json {_label(key, many)}: subjects in both {a} and {b}: {_show(both)}")
+        r, k = key
         for s in f["test"]:
-            if s in tested_in:
-                problems.append(f"splits.json: subject {s} is in the test sets of folds {tested_in[s]} and {k}")
-            tested_in.setdefault(s, k)
+            if (r, s) in tested_in:
+                which = f" of repeat {r}" if many else ""
+                problems.append(f"splits.json: subject {s} is in the test sets of folds {tested_in[(r, s)]} and {k}{which}")
+            tested_in.setdefault((r, s), k)
 
-    for k, gm in sorted(gan_metrics.items()):
-        k = int(k)
-        if k not in folds:
-            raise ValueError(f"GAN metrics given for fold {k}, which splits.json does not have ({sorted(folds)})")
-        gan_train = _subjects(gm.get("train_subjects"), f"GAN fold {k} metrics.json", "train_subjects")
-        leaks = gan_subject_leaks(gan_train, folds[k])
+    for key, gm in sorted(gan_metrics.items()):
+        if not (isinstance(key, tuple) and len(key) == 2):
+            raise ValueError(f"GAN metrics must be keyed by (repeat, fold), got {key!r}")
+        key = (int(key[0]), int(key[1]))
+        where = f"GAN {_label(key, many)}"
+        if key not in folds:
+            raise ValueError(f"{where}: metrics given for a fold that splits.json does not have ({sorted(folds)})")
+        gan_train = _subjects(gm.get("train_subjects"), f"{where} metrics.json", "train_subjects")
+        leaks = gan_subject_leaks(gan_train, folds[key])
         for part in ("test", "val"):
             if leaks[part]:
-                problems.append(f"GAN fold {k}: trained on {part} subjects {_show(leaks[part])}")
+                problems.append(f"{where}: trained on {part} subjects {_show(leaks[part])}")
         if leaks["outside"]:
-            problems.append(f"GAN fold {k}: trained on subjects outside the fold's train set: {_show(leaks['outside'])}")
+            problems.append(f"{where}: trained on subjects outside the fold's train set: {_show(leaks['outside'])}")
+    gan_keys = {(int(r), int(k)) for r, k in gan_metrics}
 
-    for (strategy, k), m in sorted(classify_metrics.items(), key=lambda kv: (str(kv[0][0]), int(kv[0][1]))):
-        k = int(k)
-        where = f"classifier {strategy!r} fold {k}"
-        if k not in folds:
-            raise ValueError(f"{where}: fold {k} is not in splits.json ({sorted(folds)})")
-        f = folds[k]
+    def _order(item: tuple[Any, Any]) -> tuple[str, int, int]:
+        run = item[0]
+        if not (isinstance(run, tuple) and len(run) == 3):
+            raise ValueError(f"classifier metrics must be keyed by (strategy, repeat, fold), got {run!r}")
+        return (str(run[0]), int(run[1]), int(run[2]))
+
+    for run, m in sorted(classify_metrics.items(), key=_order):
+        strategy, key = run[0], (int(run[1]), int(run[2]))
+        where = f"classifier {strategy!r} {_label(key, many)}"
+        if key not in folds:
+            raise ValueError(f"{where}: fold {key[1]} of repeat {key[0]} is not in splits.json ({sorted(folds)})")
+        f = folds[key]
         train = _subjects(m.get("train_subjects"), f"{where} metrics.json", "train_subjects")
         val = _subjects(m.get("val_subjects"), f"{where} metrics.json", "val_subjects")
         test = _subjects(m.get("test_subjects"), f"{where} metrics.json", "test_subjects")
@@ -181,9 +206,9 @@ def check_leakage(
         if outside:
             problems.append(f"{where}: trained on subjects outside the fold's train set: {_show(outside)}")
         n_syn = m.get("n_synthetic_train", 0) or 0
-        if n_syn > 0 and k not in {int(g) for g in gan_metrics}:
+        if n_syn > 0 and key not in gan_keys:
             problems.append(
-                f"{where}: used {n_syn} synthetic volumes but no GAN metrics for fold {k} were given, "
+                f"{where}: used {n_syn} synthetic volumes but no GAN metrics for {_label(key, many)} were given, "
                 "so the GAN's training subjects cannot be checked"
             )
 

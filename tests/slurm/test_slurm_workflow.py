@@ -55,7 +55,7 @@ def test_tiny_workflow_through_slurm_matches_local_run(slurm_cluster, tiny_run, 
         b = np.asarray(nib.load(str(remote / "preprocessed" / path.name)).dataobj)
         assert np.array_equal(a, b), path.name
     for k in range(3):
-        with np.load(local / "gan" / f"fold{k}" / "synthetic.npz") as a, np.load(remote / "gan" / f"fold{k}" / "synthetic.npz") as b:
+        with np.load(local / "gan" / "repeat0" / f"fold{k}" / "synthetic.npz") as a, np.load(remote / "gan" / "repeat0" / f"fold{k}" / "synthetic.npz") as b:
             assert np.array_equal(a["volumes"], b["volumes"]) and np.array_equal(a["labels"], b["labels"])
     table_local = pd.read_csv(local / "tables" / "augmentation_comparison.csv")
     table_remote = pd.read_csv(remote / "tables" / "augmentation_comparison.csv")
@@ -68,14 +68,14 @@ def test_gan_killed_at_time_limit_resumes_from_checkpoint(slurm_cluster, tiny_ru
 
     work = tmp_path / "resume"
     shutil.copytree(tiny_run.workdir, work, symlinks=True, ignore=shutil.ignore_patterns(".snakemake", "report.html"))
-    shutil.rmtree(work / "results" / "checkpoints" / "gan" / "fold0")
+    shutil.rmtree(work / "results" / "checkpoints" / "gan" / "repeat0" / "fold0")
     config = yaml.safe_load(TINY.read_text(encoding="utf-8"))
     # Long enough to outlive a 1-minute limit at 16^3, checkpointing often.
     config["gan"].update(iterations=100_000, checkpoint_every=50)
     config["resources"] = {"gan": {"gpu": 1, "runtime": 1}}
     long_cfg = tmp_path / "long.yaml"
     long_cfg.write_text(yaml.safe_dump(config), encoding="utf-8")
-    target = "results/gan/fold0/metrics.json"
+    target = "results/gan/repeat0/fold0/metrics.json"
     run = slurm_cluster.run_snakemake(work, configfile=long_cfg, targets=[target],
                                       extra_args=["--forcerun", "train_gan"], timeout_s=400)
     context = f"{run.log_text[-6000:]}\n{slurm_cluster.log_tail()}"
@@ -84,7 +84,7 @@ def test_gan_killed_at_time_limit_resumes_from_checkpoint(slurm_cluster, tiny_ru
     assert job["JobState"] == "TIMEOUT", job
     assert "Error in rule train_gan" in run.log_text, context
     assert not (work / target).exists()
-    checkpoint = work / "results" / "checkpoints" / "gan" / "fold0" / "checkpoint.pt"
+    checkpoint = work / "results" / "checkpoints" / "gan" / "repeat0" / "fold0" / "checkpoint.pt"
     killed_at = int(torch.load(checkpoint, weights_only=True)["step"])
     assert killed_at >= 50, killed_at
 

@@ -50,23 +50,24 @@ def test_cohort_preprocessing_and_qc(tiny_run):
 def test_gan_trains_on_its_folds_training_subjects_only(tiny_run):
     results = tiny_run.results
     splits = _json(results / "splits.json")
+    assert splits["repeats"] == 1 and [f["repeat"] for f in splits["folds"]] == [0] * N_FOLDS
     for fold in splits["folds"]:
         k = fold["fold"]
-        gan = _json(results / "gan" / f"fold{k}" / "metrics.json")
+        gan = _json(results / "gan" / "repeat0" / f"fold{k}" / "metrics.json")
         assert sorted(gan["train_subjects"]) == sorted(fold["train"])
         assert not set(gan["train_subjects"]) & (set(fold["val"]) | set(fold["test"]))
-        with np.load(results / "gan" / f"fold{k}" / "synthetic.npz") as syn:
+        with np.load(results / "gan" / "repeat0" / f"fold{k}" / "synthetic.npz") as syn:
             assert syn["volumes"].shape[1:] == (16, 16, 16)
             assert np.isfinite(syn["volumes"]).all() and np.abs(syn["volumes"]).max() <= 1.0
             assert sorted(set(syn["labels"].tolist())) == [0, 1, 2]
-        niftis = sorted((results / "gan" / f"fold{k}" / "synthetic").glob("*.nii.gz"))
-        assert len(niftis) == len(np.load(results / "gan" / f"fold{k}" / "synthetic.npz")["labels"])
-        losses = pd.read_csv(results / "gan" / f"fold{k}" / "losses.tsv", sep="\t")
+        niftis = sorted((results / "gan" / "repeat0" / f"fold{k}" / "synthetic").glob("*.nii.gz"))
+        assert len(niftis) == len(np.load(results / "gan" / "repeat0" / f"fold{k}" / "synthetic.npz")["labels"])
+        losses = pd.read_csv(results / "gan" / "repeat0" / f"fold{k}" / "losses.tsv", sep="\t")
         assert len(losses) == 6 and np.isfinite(losses[list(LOSS_COLUMNS)].to_numpy()).all()
         # The sample monitor scored the last iteration, the judge included.
         assert np.isfinite(losses[list(MONITOR_COLUMNS)].iloc[-1].to_numpy()).all()
         # The resume point lives outside the rule's outputs.
-        assert (results / "checkpoints" / "gan" / f"fold{k}" / "checkpoint.pt").exists()
+        assert (results / "checkpoints" / "gan" / "repeat0" / f"fold{k}" / "checkpoint.pt").exists()
 
 
 def test_classifiers_keep_validation_and_test_real_and_apart(tiny_run):
@@ -74,7 +75,7 @@ def test_classifiers_keep_validation_and_test_real_and_apart(tiny_run):
     splits = {f["fold"]: f for f in _json(results / "splits.json")["folds"]}
     for strategy in STRATEGIES:
         for k in range(N_FOLDS):
-            m = _json(results / "classify" / strategy / f"fold{k}" / "metrics.json")
+            m = _json(results / "classify" / strategy / "repeat0" / f"fold{k}" / "metrics.json")
             assert sorted(m["test_subjects"]) == sorted(splits[k]["test"])
             assert sorted(m["val_subjects"]) == sorted(splits[k]["val"])
             assert set(m["train_subjects"]) <= set(splits[k]["train"])
@@ -84,7 +85,7 @@ def test_classifiers_keep_validation_and_test_real_and_apart(tiny_run):
                 assert m["n_synthetic_train"] == 0
             if strategy == "gan50":
                 assert m["n_synthetic_train"] == m["n_real_train"]
-            predictions = pd.read_csv(results / "classify" / strategy / f"fold{k}" / "predictions.tsv", sep="\t")
+            predictions = pd.read_csv(results / "classify" / strategy / "repeat0" / f"fold{k}" / "predictions.tsv", sep="\t")
             assert set(predictions["split"]) == {"val", "test"}
             probs = predictions[[f"prob_{c}" for c in ("CN", "MCI", "AD")]].to_numpy()
             assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
@@ -95,13 +96,16 @@ def test_table_and_figures(tiny_run):
     table = pd.read_csv(results / "tables" / "augmentation_comparison.csv")
     assert table["strategy"].tolist() == STRATEGIES
     assert list(table.columns[:5]) == ["strategy", "val_accuracy", "val_accuracy_sd", "test_accuracy", "test_accuracy_sd"]
+    assert {"difference_vs_baseline", "difference_ci_low", "t_vs_baseline", "p_vs_baseline", "p_holm"} <= set(table.columns)
+    assert (table["n_folds"] == N_FOLDS).all() and (table["n_repeats"] == 1).all()
     per_fold = pd.read_csv(results / "tables" / "per_fold.tsv", sep="\t")
     for strategy in STRATEGIES:
         rows = per_fold[per_fold["strategy"] == strategy]
         assert table.set_index("strategy").loc[strategy, "test_accuracy"] == pytest.approx(rows["test_accuracy"].mean())
     assert (results / "tables" / "augmentation_comparison.tex").read_text(encoding="utf-8").count("\\\\") >= len(STRATEGIES)
     gan_quality = pd.read_csv(results / "tables" / "gan_quality.csv")
-    assert {"mmd", "memorization_ratio", "frechet_distance", "synthetic_accuracy"} <= set(gan_quality.columns)
+    assert {"repeat", "fold", "mmd", "memorization_ratio", "frechet_distance", "synthetic_accuracy"} <= set(gan_quality.columns)
+    assert gan_quality["fold"].astype(str).tolist() == [str(k) for k in range(N_FOLDS)] + ["mean", "sd"]
     resources = pd.read_csv(results / "tables" / "resources.tsv", sep="\t")
     assert {"train_gan", "train_classifier", "preprocess"} <= set(resources["stage"])
     for name in ("strategy_comparison", "confusion_matrices", "learning_curves", "real_vs_synthetic", "gan_losses", "qc_montage"):
@@ -144,7 +148,7 @@ def test_leakage_stops_the_table(tiny_run, workflow_helpers, tmp_path):
     shutil.copytree(tiny_run.workdir, work, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
     results = work / "results"
     splits = _json(results / "splits.json")
-    gan_path = results / "gan" / "fold1" / "metrics.json"
+    gan_path = results / "gan" / "repeat0" / "fold1" / "metrics.json"
     gan = _json(gan_path)
     leaked = splits["folds"][1]["test"][0]
     gan["train_subjects"].append(leaked)

@@ -1,4 +1,4 @@
-# Cross-validated classification: one job per (strategy, fold).
+# Cross-validated classification: one job per (strategy, repeat, fold).
 
 
 rule train_classifier:
@@ -8,17 +8,17 @@ rule train_classifier:
         splits=RESULTS / "splits.json",
         synthetic=synthetic_input,
     output:
-        model=RESULTS / "classify" / "{strategy}" / "fold{fold}" / "model.pt",
-        history=RESULTS / "classify" / "{strategy}" / "fold{fold}" / "history.tsv",
-        predictions=RESULTS / "classify" / "{strategy}" / "fold{fold}" / "predictions.tsv",
-        metrics=RESULTS / "classify" / "{strategy}" / "fold{fold}" / "metrics.json",
+        model=RESULTS / "classify" / "{strategy}" / RUN / "model.pt",
+        history=RESULTS / "classify" / "{strategy}" / RUN / "history.tsv",
+        predictions=RESULTS / "classify" / "{strategy}" / RUN / "predictions.tsv",
+        metrics=RESULTS / "classify" / "{strategy}" / RUN / "metrics.json",
     params:
         classifier=config["classifier"],
         strategies=strategy_settings,
     log:
-        "logs/train_classifier/{strategy}/fold{fold}.log",
+        f"logs/train_classifier/{{strategy}}/{RUN}.log",
     benchmark:
-        RESULTS / "benchmarks/train_classifier/{strategy}/fold{fold}.tsv"
+        RESULTS / "benchmarks" / "train_classifier" / "{strategy}" / f"{RUN}.tsv"
     threads: res("classifier", "threads", 1)
     resources:
         gpu=res("classifier", "gpu", 0),
@@ -29,19 +29,19 @@ rule train_classifier:
 
 
 rule gan_classifier_metrics:
-    """GAN metrics that need a classifier trained on real data: the fold's judge (the baseline when real-only)."""
+    """GAN metrics that need a classifier trained on real data: the (repeat, fold)'s judge (the baseline when real-only)."""
     input:
         model=judge_model,
-        synthetic=RESULTS / "gan" / "fold{fold}" / "synthetic.npz",
+        synthetic=RESULTS / "gan" / RUN / "synthetic.npz",
         volumes=RESULTS / "dataset" / "volumes.npy",
         index=RESULTS / "dataset" / "index.tsv",
         splits=RESULTS / "splits.json",
     output:
-        metrics=RESULTS / "gan" / "fold{fold}" / "classifier_metrics.json",
+        metrics=RESULTS / "gan" / RUN / "classifier_metrics.json",
     log:
-        "logs/gan_classifier_metrics/fold{fold}.log",
+        f"logs/gan_classifier_metrics/{RUN}.log",
     benchmark:
-        RESULTS / "benchmarks/gan_classifier_metrics/fold{fold}.tsv"
+        RESULTS / "benchmarks" / "gan_classifier_metrics" / f"{RUN}.tsv"
     threads: 1
     resources:
         mem_mb=res("classifier", "mem_mb", 4000),

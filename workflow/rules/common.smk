@@ -15,11 +15,17 @@ RESULTS = Path(config["results_dir"])
 CLASSES = list(config["data"]["classes"])
 N_FOLDS = int(config["cv"]["n_folds"])
 FOLDS = list(range(N_FOLDS))
+N_REPEATS = int(config["cv"]["repeats"])
+REPEATS = list(range(N_REPEATS))
 STRATEGIES = list(config["strategies"])
+#: The path part of one (repeat, fold) under results/gan, results/classify/{strategy},
+#: checkpoints, logs and benchmarks (brainaug.splits.fold_dir writes the same).
+RUN = "repeat{repeat}/fold{fold}"
 
 
 wildcard_constraints:
     scan=r"[A-Za-z0-9_\-\.]+",
+    repeat=r"\d+",
     fold=r"\d+",
     strategy=r"[A-Za-z0-9_\-]+",
 
@@ -77,7 +83,7 @@ def qc_rows(wildcards):
 def synthetic_input(wildcards):
     """A strategy that uses no synthetic volumes does not wait for the GAN."""
     if float(config["strategies"][wildcards.strategy]["synthetic_share"]) > 0:
-        return str(RESULTS / "gan" / f"fold{wildcards.fold}" / "synthetic.npz")
+        return str(RESULTS / "gan" / RUN.format(repeat=wildcards.repeat, fold=wildcards.fold) / "synthetic.npz")
     return []
 
 
@@ -93,12 +99,12 @@ def judge_model(wildcards):
     strategy = judge_strategy()
     if strategy is None:
         return []
-    return str(RESULTS / "classify" / strategy / f"fold{wildcards.fold}" / "model.pt")
+    return str(RESULTS / "classify" / strategy / RUN.format(**wildcards) / "model.pt")
 
 
 def gan_checkpoint_dir(wildcards):
     """Outside the rule's outputs: Snakemake deletes outputs of failed jobs, not this."""
-    return str(RESULTS / "checkpoints" / "gan" / f"fold{wildcards.fold}")
+    return str(RESULTS / "checkpoints" / "gan" / RUN.format(repeat=wildcards.repeat, fold=wildcards.fold))
 
 
 def strategy_settings(wildcards):
@@ -112,12 +118,20 @@ def preprocess_settings():
     return {k: v for k, v in config["preprocess"].items() if k not in later}
 
 
-#: Every (strategy, fold) classifier run, in table order; scripts zip it with their inputs.
-CLASSIFIER_RUNS = [[strategy, fold] for strategy in STRATEGIES for fold in FOLDS]
+#: Every (repeat, fold) GAN, in repeat then fold order; scripts zip it with their inputs.
+GAN_RUNS = [[repeat, fold] for repeat in REPEATS for fold in FOLDS]
+#: Every (strategy, repeat, fold) classifier run, in table order; scripts zip it with their inputs.
+CLASSIFIER_RUNS = [[strategy, repeat, fold] for strategy in STRATEGIES for repeat in REPEATS for fold in FOLDS]
+
+
+def gan_outputs(name):
+    return [str(RESULTS / "gan" / RUN.format(repeat=r, fold=k) / name) for r, k in GAN_RUNS]
 
 
 def classifier_outputs(name):
-    return [str(RESULTS / "classify" / strategy / f"fold{fold}" / name) for strategy, fold in CLASSIFIER_RUNS]
+    return [
+        str(RESULTS / "classify" / strategy / RUN.format(repeat=r, fold=k) / name) for strategy, r, k in CLASSIFIER_RUNS
+    ]
 
 
 def final_outputs():

@@ -1,4 +1,4 @@
-# The alpha-GAN: one per outer fold, trained on that fold's training subjects only.
+# The alpha-GAN: one per (repeat, outer fold), trained on that fold's training subjects only.
 # Checkpoints live outside the declared outputs, so a failed or killed job
 # keeps them and the next run resumes.
 
@@ -10,28 +10,29 @@ rule train_gan:
         splits=RESULTS / "splits.json",
         judge=judge_model,
     output:
-        generator=RESULTS / "gan" / "fold{fold}" / "generator.pt",
-        losses=RESULTS / "gan" / "fold{fold}" / "losses.tsv",
+        generator=RESULTS / "gan" / RUN / "generator.pt",
+        losses=RESULTS / "gan" / RUN / "losses.tsv",
         samples=report(
-            RESULTS / "gan" / "fold{fold}" / "samples.png",
+            RESULTS / "gan" / RUN / "samples.png",
             caption="../report/gan_samples.rst",
             category="GAN",
             subcategory="Samples",
-            labels={"fold": "{fold}"},
+            labels={"repeat": "{repeat}", "fold": "{fold}"},
         ),
-        synthetic=RESULTS / "gan" / "fold{fold}" / "synthetic.npz",
-        nifti=directory(RESULTS / "gan" / "fold{fold}" / "synthetic"),
-        metrics=RESULTS / "gan" / "fold{fold}" / "metrics.json",
+        synthetic=RESULTS / "gan" / RUN / "synthetic.npz",
+        nifti=directory(RESULTS / "gan" / RUN / "synthetic"),
+        metrics=RESULTS / "gan" / RUN / "metrics.json",
     params:
+        # gan.seed is the base: repeat r trains with brainaug.splits.repeat_seed(gan.seed, r).
         gan=config["gan"],
         classes=CLASSES,
         image_size=config["preprocess"]["image_size"],
         strategies=config["strategies"],
         checkpoint_dir=gan_checkpoint_dir,
     log:
-        "logs/train_gan/fold{fold}.log",
+        f"logs/train_gan/{RUN}.log",
     benchmark:
-        RESULTS / "benchmarks/train_gan/fold{fold}.tsv"
+        RESULTS / "benchmarks" / "train_gan" / f"{RUN}.tsv"
     threads: res("gan", "threads", 1)
     resources:
         gpu=res("gan", "gpu", 0),

@@ -4,7 +4,7 @@
 rule results_table:
     input:
         metrics=classifier_outputs("metrics.json"),
-        gan_metrics=expand(RESULTS / "gan" / "fold{fold}" / "metrics.json", fold=FOLDS),
+        gan_metrics=gan_outputs("metrics.json"),
         splits=RESULTS / "splits.json",
     output:
         csv=report(
@@ -17,6 +17,7 @@ rule results_table:
         per_fold=RESULTS / "tables" / "per_fold.tsv",
     params:
         runs=CLASSIFIER_RUNS,
+        gan_runs=GAN_RUNS,
         strategies=STRATEGIES,
         baseline=config["results"]["baseline"],
     log:
@@ -33,14 +34,16 @@ rule results_table:
 
 rule gan_quality_table:
     input:
-        metrics=expand(RESULTS / "gan" / "fold{fold}" / "metrics.json", fold=FOLDS),
-        classifier_metrics=expand(RESULTS / "gan" / "fold{fold}" / "classifier_metrics.json", fold=FOLDS),
+        metrics=gan_outputs("metrics.json"),
+        classifier_metrics=gan_outputs("classifier_metrics.json"),
     output:
         csv=report(
             RESULTS / "tables" / "gan_quality.csv",
             caption="../report/gan_quality.rst",
             category="GAN",
         ),
+    params:
+        gan_runs=GAN_RUNS,
     log:
         "logs/gan_quality_table/gan_quality_table.log",
     benchmark:
@@ -59,8 +62,8 @@ rule figures:
         per_fold=RESULTS / "tables" / "per_fold.tsv",
         metrics=classifier_outputs("metrics.json"),
         histories=classifier_outputs("history.tsv"),
-        losses=expand(RESULTS / "gan" / "fold{fold}" / "losses.tsv", fold=FOLDS),
-        synthetic=RESULTS / "gan" / "fold0" / "synthetic.npz",
+        losses=gan_outputs("losses.tsv"),
+        synthetic=RESULTS / "gan" / RUN.format(repeat=0, fold=0) / "synthetic.npz",
         volumes=RESULTS / "dataset" / "volumes.npy",
         index=RESULTS / "dataset" / "index.tsv",
         splits=RESULTS / "splits.json",
@@ -97,6 +100,7 @@ rule figures:
         ),
     params:
         runs=CLASSIFIER_RUNS,
+        gan_runs=GAN_RUNS,
         classes=CLASSES,
     log:
         "logs/figures/figures.log",

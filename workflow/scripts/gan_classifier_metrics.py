@@ -1,4 +1,4 @@
-"""Rule gan_classifier_metrics: judge the fold's GAN with the fold's real-data classifier."""
+"""Rule gan_classifier_metrics: judge a (repeat, fold)'s GAN with its real-data classifier."""
 
 import json
 
@@ -11,10 +11,10 @@ from brainaug.splits import fold_roles, read_splits
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
-    fold = int(snakemake.wildcards.fold)
+    fold, repeat = int(snakemake.wildcards.fold), int(snakemake.wildcards.repeat)
     model, checkpoint = load_classifier(snakemake.input.model)
     array, index = load_dataset(snakemake.input.volumes, snakemake.input.index)
-    roles = fold_roles(read_splits(snakemake.input.splits), fold, snakemake.input.splits)
+    roles = fold_roles(read_splits(snakemake.input.splits), fold, snakemake.input.splits, repeat=repeat)
     real, real_labels, _ = select_subjects(array, index, sorted(roles["train"]))
     test, test_labels, _ = select_subjects(array, index, sorted(roles["test"]))
     synthetic, synthetic_labels, _ = load_synthetic(snakemake.input.synthetic)
@@ -22,7 +22,7 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
         model, real, real_labels, synthetic, synthetic_labels, list(checkpoint["classes"]),
         test=test, test_labels=test_labels,
     )
-    metrics["fold"] = fold
+    metrics["repeat"], metrics["fold"] = repeat, fold
     with atomic_output(snakemake.output.metrics) as tmp:
         tmp.write_text(json.dumps(metrics, indent=1), encoding="utf-8")
     log.info("%s", metrics)

@@ -1,4 +1,4 @@
-"""Rule gan_quality_table: one row per fold of GAN quality (voxel and classifier metrics)."""
+"""Rule gan_quality_table: one row per (repeat, fold) of GAN quality (voxel and classifier metrics)."""
 
 import json
 
@@ -9,11 +9,12 @@ from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     rows = []
-    for k, (quality_path, clf_path) in enumerate(zip(snakemake.input.metrics, snakemake.input.classifier_metrics)):
+    runs = zip(snakemake.params.gan_runs, snakemake.input.metrics, snakemake.input.classifier_metrics)
+    for (r, k), quality_path, clf_path in runs:
         quality = json.load(open(quality_path))
         clf = json.load(open(clf_path))
         overall = quality["quality"]["overall"]
-        row = {"fold": k, "n_train_subjects": len(quality["train_subjects"])}
+        row = {"repeat": int(r), "fold": int(k), "n_train_subjects": len(quality["train_subjects"])}
         row.update({key: overall[key] for key in ("mmd", "ms_ssim_synthetic", "ms_ssim_real", "memorization_ratio")})
         row["n_rejected_memorization"] = quality["memorization_gate"]["n_rejected"]
         row["frechet_distance"] = clf["frechet_distance"]
@@ -29,8 +30,9 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
             row[f"synthetic_accuracy_{name}"] = per_class["synthetic_accuracy"]
         rows.append(row)
     table = pd.DataFrame(rows)
-    summary = table.drop(columns="fold").agg(["mean", "std"]).assign(fold=["mean", "sd"])
-    table = pd.concat([table.astype({"fold": str}), summary], ignore_index=True)
+    # Summary rows over every GAN of every repeat: repeat "all", fold "mean" / "sd".
+    summary = table.drop(columns=["repeat", "fold"]).agg(["mean", "std"]).assign(repeat="all", fold=["mean", "sd"])
+    table = pd.concat([table.astype({"repeat": str, "fold": str}), summary[table.columns]], ignore_index=True)
     with atomic_output(snakemake.output.csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4g")
     log.info("\n%s", table.to_string(index=False))

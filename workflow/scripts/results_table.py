@@ -10,9 +10,12 @@ from brainaug.splits import read_splits
 from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
-    runs = {(name, int(k)): path for (name, k), path in zip(snakemake.params.runs, snakemake.input.metrics)}
+    runs = {(name, int(r), int(k)): path for (name, r, k), path in zip(snakemake.params.runs, snakemake.input.metrics)}
     classify_metrics = {key: json.loads(Path(path).read_text()) for key, path in runs.items()}
-    gan_metrics = {k: json.loads(Path(p).read_text()) for k, p in enumerate(snakemake.input.gan_metrics)}
+    gan_metrics = {
+        (int(r), int(k)): json.loads(Path(p).read_text())
+        for (r, k), p in zip(snakemake.params.gan_runs, snakemake.input.gan_metrics)
+    }
     # Refuses to report if a test or validation subject reached any training.
     check_leakage(read_splits(snakemake.input.splits), classify_metrics, gan_metrics)
     log.info("leakage checks passed for %d classifier runs and %d GANs", len(classify_metrics), len(gan_metrics))

@@ -1,4 +1,4 @@
-"""Rule train_classifier: one (strategy, fold) of the cross-validated 3D CNN."""
+"""Rule train_classifier: one (strategy, repeat, fold) of the cross-validated 3D CNN."""
 
 from pathlib import Path
 
@@ -13,6 +13,7 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
         dataset_dir=Path(snakemake.input.volumes).parent,
         splits_path=snakemake.input.splits,
         fold=int(snakemake.wildcards.fold),
+        repeat=int(snakemake.wildcards.repeat),
         strategy_name=snakemake.wildcards.strategy,
         cfg={"classifier": snakemake.params.classifier, "strategies": snakemake.params.strategies},
         synthetic_npz=synthetic if synthetic else None,

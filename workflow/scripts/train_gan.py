@@ -1,4 +1,4 @@
-"""Rule train_gan: the alpha-GAN of one outer fold (resumes from its checkpoint)."""
+"""Rule train_gan: the alpha-GAN of one (repeat, outer fold) (resumes from its checkpoint)."""
 
 from pathlib import Path
 
@@ -23,6 +23,7 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
         index_path=snakemake.input.index,
         splits_path=snakemake.input.splits,
         fold=int(snakemake.wildcards.fold),
+        repeat=int(snakemake.wildcards.repeat),
         gan_config=snakemake.params.gan,
         classes=snakemake.params.classes,
         image_size=snakemake.params.image_size,
@@ -32,4 +33,7 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
         log=log.stream,
         judge=judge,
     )
-    log.info("GAN of fold %s trained on %d subjects in %.1f s", snakemake.wildcards.fold, len(metrics["train_subjects"]), metrics["seconds"])
+    log.info(
+        "GAN of repeat %s fold %s trained on %d subjects in %.1f s",
+        snakemake.wildcards.repeat, snakemake.wildcards.fold, len(metrics["train_subjects"]), metrics["seconds"],
+    )

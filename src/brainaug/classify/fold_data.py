@@ -1,4 +1,4 @@
-"""The data of one (strategy, fold): the fold's real scans by role and its synthetic pool,
+"""The data of one (strategy, repeat, fold): the fold's real scans by role and its synthetic pool,
 read once and checked for leakage before any training starts.
 
 Validation and test sets are real scans of subjects disjoint from the training
@@ -20,7 +20,7 @@ import pandas as pd
 from brainaug.dataset import load_dataset
 from brainaug.gan.synthesize import load_synthetic
 from brainaug.leakage import check_disjoint, check_gan_subjects
-from brainaug.splits import fold_roles, fold_seed, read_splits
+from brainaug.splits import fold_roles, fold_seed, read_splits, repeat_seed
 
 __all__ = ["ROLES", "FoldData", "classifier_seed", "load_synthetic_pool", "read_fold"]
 
@@ -48,26 +48,28 @@ class FoldData:
     image_size: int
 
 
-def classifier_seed(base_seed: int, fold: int) -> int:
-    """Seed of one fold's classifier; the same for every strategy, so strategies differ only by data.
+def classifier_seed(base_seed: int, fold: int, repeat: int = 0) -> int:
+    """Seed of one (repeat, fold)'s classifier; the same for every strategy, so strategies differ only by data.
 
-    31 bits of :func:`brainaug.splits.fold_seed`, as the classifier has always used.
+    31 bits of :func:`brainaug.splits.fold_seed` of the repeat's base seed
+    (:func:`brainaug.splits.repeat_seed`; ``base_seed`` itself for repeat 0, so
+    repeat 0 keeps the seeds the classifier has always used).
     """
-    return fold_seed(base_seed, fold) % (2**31)
+    return fold_seed(repeat_seed(base_seed, repeat), fold) % (2**31)
 
 
-def read_fold(dataset_dir: str | Path, splits_path: str | Path, fold: int) -> FoldData:
-    """Read fold ``fold``'s real scans from ``{dataset_dir}/volumes.npy`` and ``index.tsv``.
+def read_fold(dataset_dir: str | Path, splits_path: str | Path, fold: int, repeat: int = 0) -> FoldData:
+    """Read fold ``fold`` of repeat ``repeat``: its real scans from ``{dataset_dir}/volumes.npy`` and ``index.tsv``.
 
     Raises:
         LeakageError: a subject or scan in two roles.
-        ValueError: a fold that is not in ``splits_path``, an index whose labels do not
+        ValueError: a (repeat, fold) that is not in ``splits_path``, an index whose labels do not
             follow the class order, or a role without scans.
     """
     dataset_dir = Path(dataset_dir)
     splits = read_splits(splits_path)
     classes = [str(c) for c in splits["classes"]]
-    roles = fold_roles(splits, fold, splits_path)
+    roles = fold_roles(splits, fold, splits_path, repeat=repeat)
     check_disjoint(roles, "Subjects")
 
     index_path = dataset_dir / "index.tsv"
@@ -82,7 +84,7 @@ def read_fold(dataset_dir: str | Path, splits_path: str | Path, fold: int) -> Fo
     rows = {role: index[index["subject_id"].isin(roles[role])] for role in roles}
     for role, role_rows in rows.items():
         if role_rows.empty:
-            raise ValueError(f"Fold {fold} has no scans for its {role} subjects in {index_path}")
+            raise ValueError(f"Fold {fold} of repeat {repeat} has no scans for its {role} subjects in {index_path}")
     check_disjoint({r: set(role_rows["scan_id"]) for r, role_rows in rows.items()}, "Scans")
     x = {role: np.asarray(volumes[rows[role].index.to_numpy()], dtype=np.float32) for role in ROLES}
     y = {role: rows[role]["label"].to_numpy(dtype=np.int64) for role in ROLES}

@@ -39,8 +39,9 @@ def run_fold(
     outdir: str | Path,
     log: IO[str] | None = None,
     device: torch.device | str | None = None,
+    repeat: int = 0,
 ) -> dict[str, Any]:
-    """Train and test the classifier of one (strategy, fold) and write its outputs.
+    """Train and test the classifier of one (strategy, repeat, fold) and write its outputs.
 
     Reads ``{dataset_dir}/volumes.npy`` (memory-mapped) and ``index.tsv`` and the fold's
     subject lists from ``splits.json``; builds the training set from the fold's real
@@ -54,7 +55,7 @@ def run_fold(
     Args:
         dataset_dir: folder with ``volumes.npy`` and ``index.tsv``.
         splits_path: ``splits.json``.
-        fold: fold number.
+        fold: fold number (within its repeat).
         strategy_name: key of the config's ``strategies`` section.
         cfg: the whole config (reads ``classifier`` and ``strategies``).
         synthetic_npz: the fold's ``synthetic.npz``; may be None for strategies without
@@ -63,6 +64,8 @@ def run_fold(
         outdir: output folder (created).
         log: text stream for progress (default stderr).
         device: training device (default: CUDA if available, else CPU).
+        repeat: cross-validation repeat; sets the fold's subjects and, through
+            :func:`brainaug.classify.fold_data.classifier_seed`, the seed.
 
     Returns:
         The metrics dict written to ``metrics.json``.
@@ -77,8 +80,8 @@ def run_fold(
         raise ValueError(f"Unknown strategy {strategy_name!r}; configured: {list(strategies)}")
     strategy = strategies[strategy_name]
     settings = ClassifierSettings.from_config(cfg.get("classifier"))
-    data = read_fold(dataset_dir, splits_path, fold)
-    seed = classifier_seed(settings.seed, fold)
+    data = read_fold(dataset_dir, splits_path, fold, repeat=repeat)
+    seed = classifier_seed(settings.seed, fold, repeat=repeat)
     syn_x = syn_y = None
     if strategy.uses_synthetic:
         if synthetic_npz is None:
@@ -90,7 +93,7 @@ def run_fold(
     )
     del syn_x
     print(
-        f"[classify] strategy={strategy_name} fold={fold} real_train={len(data.y['train'])} "
+        f"[classify] strategy={strategy_name} repeat={repeat} fold={fold} real_train={len(data.y['train'])} "
         f"synthetic_train={int(is_syn.sum())} val={len(data.y['val'])} test={len(data.y['test'])} "
         f"S={data.image_size}",
         file=log if log is not None else sys.stderr, flush=True,
@@ -106,7 +109,7 @@ def run_fold(
         for role in ("val", "test")
     }
     _check_evaluated(data, mix_y, is_syn)
-    metrics = _fold_metrics(data, strategy, settings, result, evals, mix_y, is_syn, fold, seed, dev)
+    metrics = _fold_metrics(data, strategy, settings, result, evals, mix_y, is_syn, fold, seed, dev, repeat)
     metrics["seconds"] = time.perf_counter() - t_start
     checkpoint = {
         "state_dict": result.state_dict,
@@ -114,6 +117,7 @@ def run_fold(
         "strategy": strategy.to_dict(),
         "classes": list(data.classes),
         "image_size": data.image_size,
+        "repeat": int(repeat),
         "fold": int(fold),
         "best_epoch": result.best_epoch,
         "seed": seed,
@@ -144,8 +148,9 @@ def _fold_metrics(
     fold: int,
     seed: int,
     device: torch.device,
+    repeat: int = 0,
 ) -> dict[str, Any]:
-    """The ``metrics.json`` of one (strategy, fold): scores, and the subject and scan lists
+    """The ``metrics.json`` of one (strategy, repeat, fold): scores, and the subject and scan lists
     that :func:`brainaug.leakage.check_leakage` checks before the table is built."""
 
     def scores(ev: Mapping[str, Any]) -> dict[str, Any]:
@@ -153,6 +158,7 @@ def _fold_metrics(
 
     return {
         "strategy": strategy.name,
+        "repeat": int(repeat),
         "fold": int(fold),
         "classes": list(data.classes),
         "image_size": data.image_size,

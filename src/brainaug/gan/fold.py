@@ -1,6 +1,10 @@
 """One outer fold's GAN, end to end: train on the fold's training subjects only,
 synthesize the pool the strategies draw from, and judge it.
 
+With repeated cross-validation there is one GAN per (repeat, fold); repeat r
+trains with ``repeat_seed(gan.seed, r)`` (``gan.seed`` itself for repeat 0), so
+repeats differ in their GANs' randomness as well as in their folds.
+
 Kept apart from the training loop so that the leakage rule — the GAN of fold k
 never sees fold k's validation or test subjects — lives in one short
 function that records exactly whom it trained on.
@@ -25,7 +29,7 @@ from brainaug.gan.synthesize import save_generator, save_synthetic, synthesize
 from brainaug.gan.train import train_gan
 from brainaug.io.atomic import atomic_output
 from brainaug.plots import plot_real_vs_synthetic
-from brainaug.splits import fold_roles, read_splits
+from brainaug.splits import fold_roles, read_splits, repeat_seed
 from brainaug.strategies import parse_strategies, synthetic_class_counts
 from brainaug.template import grid_affine
 
@@ -70,18 +74,20 @@ def run_gan_fold(
     log: TextIO | None = None,
     device: str | None = None,
     judge: Judge | None = None,
+    repeat: int = 0,
 ) -> dict[str, Any]:
-    """Train fold ``fold``'s GAN and write its outputs into ``outdir``.
+    """Train the GAN of fold ``fold`` of repeat ``repeat`` and write its outputs into ``outdir``.
 
     Args:
         volumes_path, index_path: the stacked dataset.
         splits_path: ``splits.json``; only the fold's ``train`` subjects are used.
-        fold: outer fold number.
-        gan_config: the config's ``gan`` section.
+        fold: outer fold number (within its repeat).
+        gan_config: the config's ``gan`` section; its ``seed`` is the base that
+            :func:`brainaug.splits.repeat_seed` turns into the repeat's seed.
         classes: class names in label order.
         image_size: S of the dataset's volumes.
         strategies: the config's ``strategies`` (sets the synthetic pool size).
-        outdir: ``results/gan/fold{k}``: generator.pt, losses.tsv, samples.png,
+        outdir: ``results/gan/repeat{r}/fold{k}``: generator.pt, losses.tsv, samples.png,
             synthetic.npz, synthetic/*.nii.gz, metrics.json.
         checkpoint_dir: resume point, outside the rule's outputs.
         log: progress stream.
@@ -89,6 +95,7 @@ def run_gan_fold(
         judge: predicts labels of volumes; scores the samples while training
             (:mod:`brainaug.gan.monitor`). Must have been fitted on this fold's
             training subjects only.
+        repeat: cross-validation repeat.
 
     Returns:
         The metrics written to ``metrics.json``.
@@ -96,7 +103,7 @@ def run_gan_fold(
     started = time.perf_counter()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    roles = fold_roles(read_splits(splits_path), fold, splits_path)
+    roles = fold_roles(read_splits(splits_path), fold, splits_path, repeat=repeat)
     train_subjects = sorted(roles["train"])
     heldout_subjects = sorted(roles["val"] | roles["test"])
 
@@ -105,9 +112,10 @@ def run_gan_fold(
         raise ValueError(f"{volumes_path} holds {array.shape[1:]} volumes, expected {image_size}^3")
     real, real_labels, real_rows = select_subjects(array, index, train_subjects)
     if len(real) == 0:
-        raise ValueError(f"Fold {fold} has no training scans in {index_path}")
+        raise ValueError(f"Fold {fold} of repeat {repeat} has no training scans in {index_path}")
 
     settings = GANSettings.from_config({**dict(gan_config), "image_size": image_size})
+    settings = settings.replace(seed=repeat_seed(settings.seed, repeat))
     monitor = SampleMonitor(real, list(classes), judge, n_per_class=8, seed=settings.seed + 1000 * fold + 1)
     result = train_gan(
         real, real_labels, list(classes), settings, workdir=checkpoint_dir, log=log, device=device, monitor=monitor
@@ -138,6 +146,7 @@ def run_gan_fold(
         **QualitySettings.from_config(gan_config.get("quality")).kwargs(),
     )
     metrics = {
+        "repeat": int(repeat),
         "fold": fold,
         # Recorded, then checked against splits.json before any table is written.
         "train_subjects": train_subjects,

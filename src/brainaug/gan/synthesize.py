@@ -163,7 +163,7 @@ def save_synthetic(
     """Write ``synthetic.npz`` and ``synthetic/{class}_{i:03d}.nii.gz`` under ``outdir``.
 
     Args:
-        outdir: the fold's GAN folder (``results/gan/fold{k}``).
+        outdir: the fold's GAN folder (``results/gan/repeat{r}/fold{k}``).
         volumes: float32 ``(M, S, S, S)`` in [-1, 1].
         labels: int ``(M,)`` indices into ``classes``.
         classes: class names (file names use them, so they must be file-name safe).

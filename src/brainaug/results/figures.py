@@ -111,29 +111,36 @@ def plot_confusion_matrices(
     save_figure(fig, path)
 
 
-def plot_learning_curves(histories: Mapping[str, Sequence[pd.DataFrame]], path: str | os.PathLike[str]) -> None:
+def plot_learning_curves(
+    histories: Mapping[str, Sequence[pd.DataFrame] | Mapping[Any, pd.DataFrame]], path: str | os.PathLike[str]
+) -> None:
     """Training curves per strategy: losses (top row) and validation balanced accuracy (bottom), one line per fold.
 
     Args:
-        histories: strategy -> list of per-fold ``history.tsv`` frames with columns
-            ``epoch, train_loss, val_loss, val_bacc``.
+        histories: strategy -> per-fold ``history.tsv`` frames with columns
+            ``epoch, train_loss, val_loss, val_bacc``: a list (legend ``fold 0``, ``fold 1``, ...)
+            or a mapping fold label -> frame (e.g. ``"1.3"`` for fold 3 of repeat 1).
         path: output PNG.
     """
     if not histories:
         raise ValueError("histories is empty: no strategy to plot")
+    runs = {
+        name: dict(frames) if isinstance(frames, Mapping) else dict(enumerate(frames))
+        for name, frames in histories.items()
+    }
     need = {"epoch", "train_loss", "val_loss", "val_bacc"}
-    for name, frames in histories.items():
-        for k, h in enumerate(frames):
+    for name, frames in runs.items():
+        for k, h in frames.items():
             missing = sorted(need - set(h.columns))
             if missing:
                 raise ValueError(f"History of strategy {name!r} fold {k} lacks columns {missing}")
-    n = len(histories)
+    n = len(runs)
     fig = Figure(figsize=(3.2 * n + 0.5, 5.2), layout="constrained")
     axes = fig.subplots(2, n, squeeze=False, sharex="col")
-    for j, (name, frames) in enumerate(histories.items()):
+    for j, (name, frames) in enumerate(runs.items()):
         top, bottom = axes[0, j], axes[1, j]
-        for k, h in enumerate(frames):
-            color = f"C{k % 10}"
+        for i, (k, h) in enumerate(frames.items()):
+            color = f"C{i % 10}"
             top.plot(h["epoch"], h["train_loss"], color=color, lw=1, label=f"fold {k}")
             top.plot(h["epoch"], h["val_loss"], color=color, lw=1, ls="--")
             bottom.plot(h["epoch"], 100 * h["val_bacc"].astype(float), color=color, lw=1)
@@ -152,7 +159,7 @@ def plot_gan_losses(losses: pd.DataFrame | Mapping[Any, pd.DataFrame], path: str
 
     Args:
         losses: a ``losses.tsv`` frame (column ``iteration`` plus numeric loss columns) or
-            ``{fold: frame}``.
+            ``{fold label: frame}`` (e.g. ``"1.3"`` for fold 3 of repeat 1).
         path: output PNG.
     """
     runs = {"": losses} if isinstance(losses, pd.DataFrame) else dict(losses)

@@ -1,9 +1,13 @@
 """The study's headline table: one row per augmentation strategy, mean and SD over folds.
 
 Columns follow the paper first (strategy, validation accuracy, SD, test accuracy,
-SD), then balanced accuracy, macro AUC and macro F1 on the test sets, then the
-corrected resampled t-test (Nadeau & Bengio 2003) of test accuracy against the
-baseline strategy (``standard``), paired by fold.
+SD), then test balanced accuracy with its SD and 95% confidence interval, macro
+AUC and macro F1 on the test sets, then the comparison with the baseline strategy
+(``results.baseline``): the mean difference in test balanced accuracy, paired by
+(repeat, fold), with its 95% interval, the corrected repeated k-fold t-test
+(Nadeau & Bengio 2003; Bouckaert & Frank 2004; :mod:`brainaug.results.stats`) and
+Holm's adjustment of its p over the strategies compared with the baseline.
+With ``cv.repeats`` r > 1, means, SDs and tests run over all k*r folds.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from brainaug.io import atomic_output
-from brainaug.results.stats import corrected_resampled_ttest
+from brainaug.results.stats import corrected_interval, corrected_resampled_ttest, holm_adjust
+from brainaug.splits import fold_dir
 
 __all__ = ["METRICS", "collect_metrics", "comparison_table", "format_table", "metrics_table", "write_table"]
 
@@ -27,6 +32,8 @@ __all__ = ["METRICS", "collect_metrics", "comparison_table", "format_table", "me
 METRICS = ("accuracy", "balanced_accuracy", "auc_macro", "f1_macro")
 _SUBJECT_KEYS = ("train_subjects", "val_subjects", "test_subjects")
 _COUNT_KEYS = ("n_real_train", "n_synthetic_train")
+#: The score the baseline comparison, its interval and the t-test use.
+COMPARED = "test_balanced_accuracy"
 
 
 def _strategy_names(strategies: Iterable[Any] | Mapping[str, Any]) -> list[str]:
@@ -52,14 +59,16 @@ def _score(value: Any, path: Path, key: str) -> float:
     return float(value)
 
 
-def _read_metrics(path: Path, strategy: str, fold: int) -> dict[str, Any]:
+def _read_metrics(path: Path, strategy: str, repeat: int, fold: int) -> dict[str, Any]:
     if not path.is_file():
-        raise FileNotFoundError(f"Missing classifier metrics for strategy {strategy!r} fold {fold}: {path}")
+        raise FileNotFoundError(
+            f"Missing classifier metrics for strategy {strategy!r} repeat {repeat} fold {fold}: {path}"
+        )
     try:
         m = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON: {err}") from err
-    row: dict[str, Any] = {"strategy": strategy, "fold": fold}
+    row: dict[str, Any] = {"strategy": strategy, "repeat": repeat, "fold": fold}
     for split in ("val", "test"):
         part = m.get(split)
         if not isinstance(part, Mapping):
@@ -80,73 +89,109 @@ def _read_metrics(path: Path, strategy: str, fold: int) -> dict[str, Any]:
 
 
 def collect_metrics(
-    classify_dir: str | os.PathLike[str], strategies: Iterable[Any] | Mapping[str, Any], n_folds: int
+    classify_dir: str | os.PathLike[str],
+    strategies: Iterable[Any] | Mapping[str, Any],
+    n_folds: int,
+    repeats: int = 1,
 ) -> pd.DataFrame:
-    """Read ``{classify_dir}/{strategy}/fold{k}/metrics.json`` for every strategy and fold.
+    """Read ``{classify_dir}/{strategy}/repeat{r}/fold{k}/metrics.json`` for every strategy, repeat and fold.
 
     Args:
         classify_dir: the ``results/classify`` folder.
         strategies: strategy names in config order (str, ``Strategy`` objects, or the config's strategies dict).
-        n_folds: number of outer folds (k = 0 .. n_folds - 1).
+        n_folds: number of outer folds per repeat (k = 0 .. n_folds - 1).
+        repeats: number of cross-validation repeats (r = 0 .. repeats - 1).
 
     Returns:
-        One row per (strategy, fold), in strategy then fold order, with columns ``strategy, fold``,
-        ``{val,test}_{accuracy,balanced_accuracy,auc_macro,f1_macro}`` (NaN where a file has ``null``),
-        ``n_real_train, n_synthetic_train, n_train_subjects, n_val_subjects, n_test_subjects``.
+        One row per (strategy, repeat, fold), in strategy, repeat, fold order, with columns
+        ``strategy, repeat, fold``, ``{val,test}_{accuracy,balanced_accuracy,auc_macro,f1_macro}``
+        (NaN where a file has ``null``), ``n_real_train, n_synthetic_train, n_train_subjects,
+        n_val_subjects, n_test_subjects``.
 
     Raises:
         FileNotFoundError: a metrics file is missing (named in the message).
         ValueError / TypeError: a file lacks a key or holds a wrong type (file and key named).
     """
-    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 1:
-        raise ValueError(f"n_folds must be a positive integer, got {n_folds!r}")
+    for name, value in (("n_folds", n_folds), ("repeats", repeats)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     names = _strategy_names(strategies)
     if not names:
         raise ValueError("strategies is empty: nothing to collect")
     root = Path(classify_dir)
     return metrics_table(
-        {(name, k): root / name / f"fold{k}" / "metrics.json" for name in names for k in range(int(n_folds))}
+        {
+            (name, r, k): root / name / fold_dir(r, k) / "metrics.json"
+            for name in names
+            for r in range(int(repeats))
+            for k in range(int(n_folds))
+        }
     )
 
 
-def metrics_table(runs: Mapping[tuple[str, int], str | os.PathLike[str]]) -> pd.DataFrame:
-    """Read one ``metrics.json`` per (strategy, fold), from the paths given.
+def metrics_table(runs: Mapping[tuple[str, int, int], str | os.PathLike[str]]) -> pd.DataFrame:
+    """Read one ``metrics.json`` per (strategy, repeat, fold), from the paths given.
 
     Why: the workflow passes the files it declared as inputs, so a fold folder
     left over from an earlier config can never enter the table.
 
     Args:
-        runs: ``(strategy, fold) -> metrics.json`` in the table's row order.
+        runs: ``(strategy, repeat, fold) -> metrics.json`` in the table's row order.
 
     Returns:
         The rows described in :func:`collect_metrics`.
+
+    Raises:
+        ValueError: no runs, or a key that is not a (strategy, repeat, fold) triple.
     """
     if not runs:
         raise ValueError("runs is empty: nothing to collect")
-    return pd.DataFrame([_read_metrics(Path(path), name, int(k)) for (name, k), path in runs.items()])
+    rows = []
+    for key, path in runs.items():
+        if not (isinstance(key, tuple) and len(key) == 3):
+            raise ValueError(f"runs must be keyed by (strategy, repeat, fold), got {key!r}")
+        name, r, k = key
+        rows.append(_read_metrics(Path(path), str(name), int(r), int(k)))
+    return pd.DataFrame(rows)
+
+
+def _mean_sd(values: pd.Series) -> tuple[float, float]:
+    values = values.astype(float)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else float("nan")
 
 
 def comparison_table(
-    per_fold: pd.DataFrame, baseline: str | None = "standard", strategies: Iterable[Any] | None = None
+    per_fold: pd.DataFrame,
+    baseline: str | None = "standard",
+    strategies: Iterable[Any] | None = None,
+    confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """Summarise per-fold metrics into the study's table (mean and SD over folds, t-test vs baseline).
+    """Summarise per-fold metrics into the study's table, with the comparison against the baseline.
 
-    The t-test pairs each strategy's test accuracy with the baseline's on the same folds
-    (``d_k = acc_strategy - acc_baseline``) and uses the baseline's mean numbers of real
-    training and test *subjects* per fold as ``n_train`` / ``n_test`` (subjects are the
-    independent units that the folds reshuffle; synthetic volumes do not add to the
-    overlap between training sets).
+    Means and SDs (ddof=1) run over every fold of every repeat. The comparison pairs each
+    strategy's test balanced accuracy with the baseline's on the same (repeat, fold)
+    (``d = bacc_strategy - bacc_baseline``, k*r differences) and uses the baseline's mean
+    numbers of real training and test *subjects* per fold as ``n_train`` / ``n_test``
+    (subjects are the independent units that the folds reshuffle; synthetic volumes do not
+    add to the overlap between training sets). Balanced accuracy, not accuracy, because the
+    classes are unbalanced in real cohorts and a strategy that shifts predictions towards
+    the majority class must not look better for it. Holm's adjustment runs over the
+    strategies that have a p-value (all but the baseline).
 
     Args:
-        per_fold: output of :func:`collect_metrics`.
-        baseline: strategy to test against; ``None`` leaves ``t_vs_standard``/``p_vs_standard`` empty.
+        per_fold: output of :func:`collect_metrics` (a table without ``repeat`` is one repeat).
+        baseline: strategy to compare with; ``None`` leaves the comparison columns empty.
         strategies: row order; default the order of first appearance in ``per_fold`` (config order).
+        confidence: coverage of the intervals (0.95: 95% intervals).
 
     Returns:
         Columns ``strategy, val_accuracy, val_accuracy_sd, test_accuracy, test_accuracy_sd,
-        test_balanced_accuracy, test_balanced_accuracy_sd, test_auc_macro, test_auc_macro_sd,
-        test_f1_macro, test_f1_macro_sd, t_vs_standard, p_vs_standard, n_folds`` (scores are
-        fractions; SD uses ddof=1; the baseline's own t and p are NaN).
+        test_balanced_accuracy, test_balanced_accuracy_sd, test_balanced_accuracy_ci_low,
+        test_balanced_accuracy_ci_high, test_auc_macro, test_auc_macro_sd, test_f1_macro,
+        test_f1_macro_sd, difference_vs_baseline, difference_ci_low, difference_ci_high,
+        t_vs_baseline, p_vs_baseline, p_holm, n_repeats, n_folds`` (scores and differences are
+        fractions; ``n_folds`` counts every fold of every repeat, k*r; the baseline's own
+        comparison columns are NaN). ``DataFrame.attrs["baseline"]`` names the baseline.
 
     Raises:
         ValueError: missing columns, an unknown baseline, or baseline and strategy folds that differ.
@@ -156,47 +201,65 @@ def comparison_table(
     missing = sorted(need - set(per_fold.columns))
     if missing:
         raise ValueError(f"per_fold lacks columns {missing} (expected the output of collect_metrics)")
+    if "repeat" not in per_fold.columns:
+        per_fold = per_fold.assign(repeat=0)
     order = _strategy_names(strategies) if strategies is not None else list(dict.fromkeys(per_fold["strategy"]))
     if baseline is not None and baseline not in set(per_fold["strategy"]):
         raise ValueError(
             f"Baseline strategy {baseline!r} is not among the collected strategies {order}; "
             "configure it or pass baseline=None"
         )
-    base = per_fold[per_fold["strategy"] == baseline].set_index("fold") if baseline is not None else None
+    keys = ["repeat", "fold"]
+    base = per_fold[per_fold["strategy"] == baseline].set_index(keys).sort_index() if baseline is not None else None
     score_cols = ["val_accuracy", "test_accuracy"] + [f"test_{m}" for m in METRICS[1:]]
     rows = []
     for name in order:
         sub = per_fold[per_fold["strategy"] == name]
         if sub.empty:
             raise ValueError(f"Strategy {name!r} has no rows in per_fold")
+        if sub.duplicated(keys).any():
+            raise ValueError(f"Strategy {name!r} has repeated (repeat, fold) rows in per_fold")
         row: dict[str, Any] = {"strategy": name}
         for col in score_cols:
-            values = sub[col].astype(float)
-            row[col] = float(values.mean())
-            row[f"{col}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
-        t = p = float("nan")
+            row[col], row[f"{col}_sd"] = _mean_sd(sub[col])
+        n_train, n_test = float(sub["n_train_subjects"].mean()), float(sub["n_test_subjects"].mean())
+        low = high = float("nan")
+        if len(sub) >= 2:
+            low, high = corrected_interval(sub[COMPARED].to_numpy(float), n_train, n_test, confidence)
+        row[f"{COMPARED}_ci_low"], row[f"{COMPARED}_ci_high"] = low, high
+        diff = d_low = d_high = t = p = float("nan")
         if base is not None and name != baseline:
-            s = sub.set_index("fold")
-            if set(s.index) != set(base.index):
+            s = sub.set_index(keys).sort_index()
+            if list(s.index) != list(base.index):
                 raise ValueError(
-                    f"Strategy {name!r} has folds {sorted(s.index)} but baseline {baseline!r} has {sorted(base.index)}"
+                    f"Strategy {name!r} has (repeat, fold) {list(s.index)} but baseline {baseline!r} has "
+                    f"{list(base.index)}; the comparison pairs them"
                 )
-            folds = sorted(s.index)
-            d = s.loc[folds, "test_accuracy"].to_numpy(float) - base.loc[folds, "test_accuracy"].to_numpy(float)
+            d = s[COMPARED].to_numpy(float) - base[COMPARED].to_numpy(float)
+            diff = float(d.mean())
             if len(d) >= 2:
                 res = corrected_resampled_ttest(
                     d,
                     n_train=float(base["n_train_subjects"].mean()),
                     n_test=float(base["n_test_subjects"].mean()),
+                    confidence=confidence,
                 )
-                t, p = res.t, res.p
-        row["t_vs_standard"] = t
-        row["p_vs_standard"] = p
+                t, p, d_low, d_high = res.t, res.p, res.ci_low, res.ci_high
+        row.update(difference_vs_baseline=diff, difference_ci_low=d_low, difference_ci_high=d_high)
+        row.update(t_vs_baseline=t, p_vs_baseline=p)
+        row["n_repeats"] = int(sub["repeat"].nunique())
         row["n_folds"] = int(len(sub))
         rows.append(row)
-    cols = ["strategy"] + [c for col in score_cols for c in (col, f"{col}_sd")]
-    cols += ["t_vs_standard", "p_vs_standard", "n_folds"]
-    return pd.DataFrame(rows, columns=cols)
+    cols = ["strategy"]
+    for col in score_cols:
+        cols += [col, f"{col}_sd"] + ([f"{col}_ci_low", f"{col}_ci_high"] if col == COMPARED else [])
+    cols += ["difference_vs_baseline", "difference_ci_low", "difference_ci_high"]
+    cols += ["t_vs_baseline", "p_vs_baseline", "p_holm", "n_repeats", "n_folds"]
+    table = pd.DataFrame(rows)
+    table["p_holm"] = holm_adjust(table["p_vs_baseline"].to_numpy(float))
+    table = table[cols]
+    table.attrs["baseline"] = baseline
+    return table
 
 
 _HEADERS = {
@@ -206,8 +269,11 @@ _HEADERS = {
     "test_balanced_accuracy": "Test balanced accuracy (%)",
     "test_auc_macro": "Test macro AUC (%)",
     "test_f1_macro": "Test macro F1 (%)",
-    "t_vs_standard": "t vs standard",
-    "p_vs_standard": "p vs standard",
+    "difference_vs_baseline": "Δ balanced accuracy vs {baseline} (pp)",
+    "t_vs_baseline": "t",
+    "p_vs_baseline": "p",
+    "p_holm": "p (Holm)",
+    "n_repeats": "Repeats",
     "n_folds": "Folds",
 }
 
@@ -217,6 +283,9 @@ def _fmt(value: Any, kind: str, missing: str = "–") -> str:
         return missing
     if kind == "pct":
         return f"{100.0 * value:.1f}"
+    if kind == "diff":
+        points = 100.0 * value
+        return f"{0.0 if abs(points) < 0.05 else points:+.1f}"  # no "-0.0" for a rounding-level difference
     if kind == "t":
         return "inf" if math.isinf(value) and value > 0 else "-inf" if math.isinf(value) else f"{value:.2f}"
     if kind == "p":
@@ -224,33 +293,53 @@ def _fmt(value: Any, kind: str, missing: str = "–") -> str:
     return str(value)
 
 
+def _interval(low: Any, high: Any, kind: str, missing: str) -> str:
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (low, high)):
+        return missing
+    return f"[{_fmt(low, kind)}, {_fmt(high, kind)}]"
+
+
 def format_table(df: pd.DataFrame, missing: str = "–") -> pd.DataFrame:
     """Human-readable copy of :func:`comparison_table`'s output: scores as percentages with one
-    decimal (like the study: ``71.4``), SD columns headed ``SD``, t with 2 and p with 3 decimals.
+    decimal (like the study: ``71.4``), SD columns headed ``SD``, each interval as one
+    ``[low, high]`` column headed ``95% CI``, the difference in signed percentage points,
+    t with 2 and p with 3 decimals.
 
     Args:
         df: output of :func:`comparison_table`.
         missing: text for values that are not defined (NaN), e.g. the baseline's own t and p.
 
     Returns:
-        A DataFrame of strings with display headers (SD columns may repeat the header ``SD``).
+        A DataFrame of strings with display headers (``SD`` and ``95% CI`` headers may repeat).
     """
-    out = {}
+    baseline = df.attrs.get("baseline") or "baseline"
+    level = "95% CI"
+    out: list[list[str]] = []
     labels = []
     for col in df.columns:
+        if col.endswith("_ci_high"):
+            continue
+        if col.endswith("_ci_low"):
+            high = col[: -len("_low")] + "_high"
+            kind = "diff" if col.startswith("difference") else "pct"
+            out.append([_interval(a, b, kind, missing) for a, b in zip(df[col], df[high])])
+            labels.append(level)
+            continue
         if col.endswith("_sd"):
             kind, label = "pct", "SD"
-        elif col in ("t_vs_standard",):
+        elif col == "difference_vs_baseline":
+            kind, label = "diff", _HEADERS[col].format(baseline=baseline)
+        elif col == "t_vs_baseline":
             kind, label = "t", _HEADERS[col]
-        elif col in ("p_vs_standard",):
+        elif col in ("p_vs_baseline", "p_holm"):
             kind, label = "p", _HEADERS[col]
-        elif col in ("strategy", "n_folds"):
+        elif col in ("strategy", "n_folds", "n_repeats"):
             kind, label = "str", _HEADERS[col]
         else:
             kind, label = "pct", _HEADERS.get(col, col)
-        out[col] = [_fmt(v, kind, missing) for v in df[col]]
+        out.append([_fmt(v, kind, missing) for v in df[col]])
         labels.append(label)
-    shown = pd.DataFrame(out)
+    shown = pd.DataFrame(dict(enumerate(out)))
     shown.columns = labels
     return shown
 
@@ -280,9 +369,13 @@ def write_table(df: pd.DataFrame, outdir: str | os.PathLike[str], stem: str = "a
             index=False,
             escape=True,
             column_format="l" + "r" * (shown.shape[1] - 1),
-            caption="Classifier accuracy per augmentation strategy: mean and SD over cross-validation folds; "
-            "t and p from the corrected resampled t-test (Nadeau \\& Bengio 2003) of test accuracy against standard.",
+            caption="Classifier accuracy per augmentation strategy: mean and SD over cross-validation folds "
+            "(every fold of every repeat). 95\\% CI: corrected-t interval of the mean test balanced accuracy and of "
+            "its difference to the baseline; t, p: corrected repeated k-fold t-test (Nadeau \\& Bengio 2003; "
+            "Bouckaert \\& Frank 2004) of test balanced accuracy against the baseline, paired by fold; "
+            "p (Holm): Holm-adjusted over the strategies compared with the baseline.",
             label="tab:augmentation_comparison",
         )
-        tmp.write_text(tex.replace("<0.001", "$<$0.001"), encoding="utf-8")
+        tex = tex.replace("<0.001", "$<$0.001").replace("Δ", "$\\Delta$")
+        tmp.write_text(tex, encoding="utf-8")
     return paths
