@@ -60,11 +60,17 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     splits = args.results / "splits.json"
-    roles = fold_roles(read_splits(splits), args.fold, splits)
+    roles = fold_roles(read_splits(splits), args.fold, splits, repeat=0)
     array, index = load_dataset(args.results / "dataset" / "volumes.npy", args.results / "dataset" / "index.tsv")
     real, labels, _ = select_subjects(array, index, sorted(roles["train"]))
     classes = read_splits(splits)["classes"]
-    model, _ = load_classifier(args.results / "classify" / "standard" / f"fold{args.fold}" / "model.pt")
+    judge_dir = args.results / "classify" / "standard"
+    # repeat0/fold{k} since cv.repeats; fold{k} in runs made before it.
+    judge_path = next(
+        (p for p in (judge_dir / "repeat0" / f"fold{args.fold}", judge_dir / f"fold{args.fold}") if p.is_dir()),
+        judge_dir / "repeat0" / f"fold{args.fold}",
+    )
+    model, _ = load_classifier(judge_path / "model.pt")
 
     def judge(volumes: np.ndarray) -> np.ndarray:
         return predict_proba(model, volumes).argmax(1)
