@@ -6,6 +6,8 @@ import pandas as pd
 from snakemake.utils import validate
 
 from brainaug.config import check_config
+from brainaug.controls import control_banner
+from brainaug.strategies import parse_strategies
 
 
 validate(config, schema="../../config/schema.yaml", set_default=True)
@@ -16,6 +18,10 @@ CLASSES = list(config["data"]["classes"])
 N_FOLDS = int(config["cv"]["n_folds"])
 FOLDS = list(range(N_FOLDS))
 STRATEGIES = list(config["strategies"])
+#: Whether any strategy draws synthetic volumes; when none does, no GAN is trained or reported.
+USES_GAN = any(s.uses_synthetic for s in parse_strategies(config["strategies"]).values())
+#: "" for a real run; the loud line a control run's table, figure and report carry.
+CONTROL_BANNER = control_banner(config)
 
 
 wildcard_constraints:
@@ -105,12 +111,25 @@ def classifier_outputs(name):
     return [str(RESULTS / "classify" / strategy / f"fold{fold}" / name) for strategy, fold in CLASSIFIER_RUNS]
 
 
+def gan_outputs(*paths):
+    """``paths`` under the results folder when a strategy uses the GAN, else none.
+
+    A run whose strategies all have synthetic_share 0 (a control, a baseline-only
+    study) trains no GAN, so nothing may ask for GAN outputs.
+    """
+    return [str(RESULTS / p) for p in paths] if USES_GAN else []
+
+
+def gan_fold_outputs(name):
+    """One GAN output per fold (``results/gan/fold{k}/<name>``), or none without a GAN."""
+    return gan_outputs(*(f"gan/fold{k}/{name}" for k in FOLDS))
+
+
 def final_outputs():
     return [
         str(RESULTS / "qc" / "summary.tsv"),
         str(RESULTS / "splits.json"),
         str(RESULTS / "tables" / "augmentation_comparison.csv"),
-        str(RESULTS / "tables" / "gan_quality.csv"),
         str(RESULTS / "tables" / "resources.tsv"),
         str(RESULTS / "figures" / "strategy_comparison.png"),
-    ]
+    ] + gan_outputs("tables/gan_quality.csv", "figures/gan_losses.png")

@@ -4,7 +4,7 @@
 rule results_table:
     input:
         metrics=classifier_outputs("metrics.json"),
-        gan_metrics=expand(RESULTS / "gan" / "fold{fold}" / "metrics.json", fold=FOLDS),
+        gan_metrics=gan_fold_outputs("metrics.json"),
         splits=RESULTS / "splits.json",
     output:
         csv=report(
@@ -19,6 +19,7 @@ rule results_table:
         runs=CLASSIFIER_RUNS,
         strategies=STRATEGIES,
         baseline=config["results"]["baseline"],
+        control=CONTROL_BANNER,
     log:
         "logs/results_table/results_table.log",
     benchmark:
@@ -59,11 +60,6 @@ rule figures:
         per_fold=RESULTS / "tables" / "per_fold.tsv",
         metrics=classifier_outputs("metrics.json"),
         histories=classifier_outputs("history.tsv"),
-        losses=expand(RESULTS / "gan" / "fold{fold}" / "losses.tsv", fold=FOLDS),
-        synthetic=RESULTS / "gan" / "fold0" / "synthetic.npz",
-        volumes=RESULTS / "dataset" / "volumes.npy",
-        index=RESULTS / "dataset" / "index.tsv",
-        splits=RESULTS / "splits.json",
     output:
         comparison=report(
             RESULTS / "figures" / "strategy_comparison.png",
@@ -80,19 +76,10 @@ rule figures:
             caption="../report/learning_curves.rst",
             category="Results",
         ),
-        real_vs_synthetic=report(
-            RESULTS / "figures" / "real_vs_synthetic.png",
-            caption="../report/real_vs_synthetic.rst",
-            category="GAN",
-        ),
-        gan_losses=report(
-            RESULTS / "figures" / "gan_losses.png",
-            caption="../report/gan_losses.rst",
-            category="GAN",
-        ),
     params:
         runs=CLASSIFIER_RUNS,
         classes=CLASSES,
+        control=CONTROL_BANNER,
     log:
         "logs/figures/figures.log",
     benchmark:
@@ -105,11 +92,44 @@ rule figures:
         "../scripts/figures.py"
 
 
+rule gan_figures:
+    """Only asked for when a strategy uses synthetic volumes (``final_outputs``)."""
+    input:
+        losses=expand(RESULTS / "gan" / "fold{fold}" / "losses.tsv", fold=FOLDS),
+        synthetic=RESULTS / "gan" / "fold0" / "synthetic.npz",
+        volumes=RESULTS / "dataset" / "volumes.npy",
+        index=RESULTS / "dataset" / "index.tsv",
+        splits=RESULTS / "splits.json",
+    output:
+        real_vs_synthetic=report(
+            RESULTS / "figures" / "real_vs_synthetic.png",
+            caption="../report/real_vs_synthetic.rst",
+            category="GAN",
+        ),
+        gan_losses=report(
+            RESULTS / "figures" / "gan_losses.png",
+            caption="../report/gan_losses.rst",
+            category="GAN",
+        ),
+    params:
+        classes=CLASSES,
+    log:
+        "logs/gan_figures/gan_figures.log",
+    benchmark:
+        RESULTS / "benchmarks/gan_figures/gan_figures.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/gan_figures.py"
+
+
 rule resource_summary:
     """Per-stage time and memory from every rule's `benchmark:` file."""
     input:
         RESULTS / "tables" / "augmentation_comparison.csv",
-        RESULTS / "tables" / "gan_quality.csv",
+        gan_outputs("tables/gan_quality.csv"),
         RESULTS / "qc" / "summary.tsv",
     output:
         table=report(
