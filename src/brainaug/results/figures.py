@@ -69,7 +69,9 @@ def plot_strategy_comparison(table: pd.DataFrame, path: str | os.PathLike[str], 
     ax.legend(loc="upper center", ncols=2, fontsize=8, frameon=False)
     ax.set_title("Classifier accuracy per augmentation strategy")
     if note:
-        fig.suptitle(textwrap.fill(note, 90), color="#b00020", fontsize=8, fontweight="bold")
+        # About 11 bold 8 pt characters per inch: wrap to the figure's width.
+        width = int(11 * fig.get_figwidth())
+        fig.suptitle(textwrap.fill(note, width), color="#b00020", fontsize=8, fontweight="bold")
     save_figure(fig, path)
 
 
