@@ -11,10 +11,17 @@ and reduces the strategies to ``standard`` alone, so no GAN is trained:
 For each it prints the test balanced accuracy, mean ± SD over the folds, and
 two 95 % chance intervals: the permutation interval of the fold-mean balanced
 accuracy for the run's own test sets and predictions, and the binomial interval
-of pooled accuracy under uniform guessing. It also checks what the control
-claims: the shuffled cohort table disagrees with the true diagnoses, no GAN ran.
+of pooled accuracy under uniform guessing; and the test macro AUC with its
+permutation interval. It also checks what the control claims: how far the
+shuffled labels agree with the true diagnoses, and that no GAN ran.
 
     nice -n 10 python benchmarks/controls.py --workdir /tmp/brainaug-controls --cores 2
+
+``--shuffle-seeds 0 1 2`` repeats the negative control with other permutations
+(``controls.seed``), each a full run in its own folder (``shuffled``,
+``shuffled-seed1``, ...). Copying the first seed's folder would not save the
+preprocessing: the cohort table holds absolute image paths, so Snakemake sees
+new inputs and re-makes every scan.
 
 Run from the repository root; PYTHONPATH gets this checkout's ``src`` first,
 so the jobs import the code under test.
@@ -32,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from sklearn.metrics import roc_auc_score
 
 from brainaug.cohort import read_cohort
 from brainaug.cohort.synthetic import read_truth
@@ -41,12 +49,22 @@ REPO = Path(__file__).resolve().parents[1]
 STANDARD_ONLY = {"standard": {"synthetic_share": 0.0, "classic_augmentation": False}}
 
 
-def overlays(atrophy_scale: float) -> dict[str, dict]:
-    """The config overlay of each control (merged over config/config.yaml)."""
-    return {
-        "shuffled": {"strategies": STANDARD_ONLY, "controls": {"shuffle_labels": True, "seed": 0}},
-        "atrophy": {"strategies": STANDARD_ONLY, "synthetic": {"atrophy_scale": float(atrophy_scale)}},
+def overlays(atrophy_scale: float, shuffle_seeds: list[int]) -> dict[str, dict]:
+    """The config overlay of each control run (merged over config/config.yaml), by folder name."""
+    runs = {
+        ("shuffled" if k == 0 else f"shuffled-seed{seed}"): {
+            "strategies": STANDARD_ONLY,
+            "controls": {"shuffle_labels": True, "seed": int(seed)},
+        }
+        for k, seed in enumerate(shuffle_seeds)
     }
+    runs["atrophy"] = {"strategies": STANDARD_ONLY, "synthetic": {"atrophy_scale": float(atrophy_scale)}}
+    return runs
+
+
+def macro_auc(true: np.ndarray, probabilities: np.ndarray) -> float:
+    """One-vs-rest macro AUC, as the workflow reports it."""
+    return float(roc_auc_score(true, probabilities, multi_class="ovr", average="macro", labels=range(probabilities.shape[1])))
 
 
 def run_snakemake(workdir: Path, overlay: dict, cores: int) -> tuple[list[str], float]:
@@ -72,13 +90,12 @@ def run_snakemake(workdir: Path, overlay: dict, cores: int) -> tuple[list[str], 
     return command, seconds
 
 
-def fold_predictions(results: Path, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(true, predicted)`` labels of each fold's test subjects (strategy ``standard``)."""
+def fold_predictions(results: Path, n_folds: int) -> list[pd.DataFrame]:
+    """Each fold's test rows of ``predictions.tsv`` (strategy ``standard``)."""
     folds = []
     for k in range(n_folds):
         table = pd.read_csv(results / "classify" / "standard" / f"fold{k}" / "predictions.tsv", sep="\t")
-        test = table[table["split"] == "test"]
-        folds.append((test["true_label"].to_numpy(), test["pred_label"].to_numpy()))
+        folds.append(table[table["split"] == "test"].reset_index(drop=True))
     return folds
 
 
@@ -91,10 +108,16 @@ def summarise(name: str, workdir: Path, seconds: float, n_permutations: int) -> 
     scores = per_fold["test_balanced_accuracy"].to_numpy(float)
     accuracy = per_fold["test_accuracy"].to_numpy(float)
     folds = fold_predictions(results, len(per_fold))
-    n_test = sum(len(true) for true, _ in folds)
+    n_test = sum(len(fold) for fold in folds)
     cohort = read_cohort(results / "cohort.tsv")
     n_classes = int(cohort["label"].nunique())
-    permutation = permutation_chance_interval(folds, n_permutations=n_permutations)
+    labels = [(fold["true_label"].to_numpy(), fold["pred_label"].to_numpy()) for fold in folds]
+    probabilities = [
+        (fold["true_label"].to_numpy(), fold.filter(like="prob_").to_numpy()) for fold in folds
+    ]
+    permutation = permutation_chance_interval(labels, n_permutations=n_permutations)
+    auc_chance = permutation_chance_interval(probabilities, n_permutations=max(1, n_permutations // 5), score=macro_auc)
+    auc = np.array([macro_auc(true, prob) for true, prob in probabilities])
     binomial = binomial_chance_interval(n_test, n_classes)
     truth = read_truth(results / "synthetic_cohort")
     true_dx = truth.drop_duplicates("participant_id").set_index("participant_id")["diagnosis"]
@@ -112,6 +135,9 @@ def summarise(name: str, workdir: Path, seconds: float, n_permutations: int) -> 
         "n_test": n_test,
         "permutation": permutation,
         "binomial": binomial,
+        "auc_mean": auc.mean(),
+        "auc_sd": auc.std(ddof=1),
+        "auc_chance": auc_chance,
         "label_agreement_with_truth": agreement,
         "gan_trained": (results / "gan").exists(),
         "severity": severity,
@@ -136,6 +162,11 @@ def report(summary: dict) -> None:
     )
     inside = perm.contains(s["bal_acc_mean"])
     print(f"within the permutation chance interval: {'yes' if inside else 'NO'}")
+    auc = s["auc_chance"]
+    print(
+        f"test macro AUC: {100 * s['auc_mean']:.1f} ± {100 * s['auc_sd']:.1f} %; permutation chance interval "
+        f"{100 * auc.low:.1f}-{100 * auc.high:.1f} % ({'inside' if auc.contains(s['auc_mean']) else 'OUTSIDE'})"
+    )
     print(f"subjects whose label in cohort.tsv equals the true diagnosis: {100 * s['label_agreement_with_truth']:.0f} %")
     print(f"GAN trained: {'yes' if s['gan_trained'] else 'no'}")
     print("atrophy severity (truth) per true diagnosis, mean and SD:")
@@ -148,12 +179,17 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--only", nargs="+", choices=["shuffled", "atrophy"], default=["shuffled", "atrophy"])
     parser.add_argument("--atrophy-scale", type=float, default=4.0, help="synthetic.atrophy_scale of the positive control")
+    parser.add_argument(
+        "--shuffle-seeds", type=int, nargs="+", default=[0], help="controls.seed of each shuffled-label run"
+    )
     parser.add_argument("--permutations", type=int, default=10000)
     parser.add_argument("--summarise-only", action="store_true", help="read finished runs in --workdir; run nothing")
     args = parser.parse_args()
-    configs = overlays(args.atrophy_scale)
-    for name in args.only:
-        workdir = args.workdir.resolve() / name
+    configs = overlays(args.atrophy_scale, args.shuffle_seeds)
+    names = [n for n in configs if (n.split("-")[0] in args.only)]
+    root = args.workdir.resolve()
+    for name in names:
+        workdir = root / name
         seconds = float("nan")
         if not args.summarise_only:
             command, seconds = run_snakemake(workdir, configs[name], args.cores)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import balanced_accuracy_score
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from brainaug.results.chance import balanced_accuracy, binomial_chance_interval, permutation_chance_interval
 
@@ -32,6 +32,16 @@ def test_permutation_interval_is_centred_on_chance_and_narrows_with_folds() -> N
     assert permutation_chance_interval(folds, n_permutations=500, seed=5) == permutation_chance_interval(
         folds, n_permutations=500, seed=5
     )
+
+
+def test_permutation_interval_of_another_score() -> None:
+    """A macro AUC from probabilities: chance is 0.5."""
+    rng = np.random.default_rng(2)
+    folds = [(np.repeat([0, 1, 2], 4), rng.dirichlet(np.ones(3), 12)) for _ in range(6)]
+    auc = permutation_chance_interval(
+        folds, n_permutations=300, score=lambda y, p: roc_auc_score(y, p, multi_class="ovr", average="macro")
+    )
+    assert auc.centre == pytest.approx(0.5, abs=0.02) and auc.low < 0.5 < auc.high
 
 
 def test_binomial_interval() -> None:

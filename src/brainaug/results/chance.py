@@ -9,8 +9,8 @@ spread, so the spread has to be computed for the test sets the run really had.
 Two intervals:
 
 * :func:`permutation_chance_interval`: the test labels of each fold are
-  permuted against the run's own predictions, and the fold-mean balanced
-  accuracy recomputed; the central 95 % of those means. It keeps each fold's
+  permuted against the run's own predictions, and the fold-mean score
+  (balanced accuracy, or any other) recomputed; the central 95 % of those means. It keeps each fold's
   class counts and the classifier's own distribution of predicted classes, so
   it answers exactly "what would this classifier score if its predictions
   carried no information about the labels".
@@ -20,7 +20,7 @@ Two intervals:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,21 +58,25 @@ def balanced_accuracy(true: np.ndarray, pred: np.ndarray) -> float:
 
 
 def permutation_chance_interval(
-    folds: Sequence[tuple[Sequence[int], Sequence[int]]],
+    folds: Sequence[tuple[Sequence[int], np.ndarray]],
     n_permutations: int = 10000,
     level: float = 0.95,
     seed: int = 0,
+    score: Callable[[np.ndarray, np.ndarray], float] = balanced_accuracy,
 ) -> ChanceInterval:
-    """Interval of the fold-mean balanced accuracy when labels carry no information.
+    """Interval of a fold-mean score when labels carry no information.
 
     Args:
-        folds: per fold, ``(true labels, predicted labels)`` of its test subjects.
+        folds: per fold, ``(true labels, predictions)`` of its test subjects; predictions
+            are what ``score`` takes (labels for balanced accuracy, an ``(n, classes)``
+            probability array for a macro AUC).
         n_permutations: permutations drawn (each permutes every fold's labels).
         level: coverage of the central interval.
         seed: seed of the permutations.
+        score: ``score(true, predictions)``; default :func:`balanced_accuracy`.
 
     Returns:
-        The central ``level`` interval of the permuted fold-mean balanced accuracies.
+        The central ``level`` interval of the permuted fold-mean scores.
     """
     if not folds:
         raise ValueError("folds is empty: give (true, pred) label arrays of at least one fold")
@@ -84,9 +88,9 @@ def permutation_chance_interval(
     scores = np.zeros(n_permutations)
     for true, pred in folds:
         true, pred = np.asarray(true), np.asarray(pred)
-        balanced_accuracy(true, pred)  # validates the fold
+        score(true, pred)  # fails here, naming the problem, if the fold is malformed
         for i in range(n_permutations):
-            scores[i] += balanced_accuracy(rng.permutation(true), pred)
+            scores[i] += score(rng.permutation(true), pred)
     scores /= len(folds)
     tail = (1 - level) / 2
     low, high = np.quantile(scores, [tail, 1 - tail])
