@@ -17,11 +17,18 @@ shuffled labels agree with the true diagnoses, and that no GAN ran.
 
     nice -n 10 python benchmarks/controls.py --workdir /tmp/brainaug-controls --cores 2
 
-``--shuffle-seeds 0 1 2`` repeats the negative control with other permutations
-(``controls.seed``), each a full run in its own folder (``shuffled``,
-``shuffled-seed1``, ...). Copying the first seed's folder would not save the
-preprocessing: the cohort table holds absolute image paths, so Snakemake sees
-new inputs and re-makes every scan.
+Why more than one seed for the negative control: the permutation interval
+permutes each fold's test labels against fixed predictions. Under a real
+shuffle the predictions are themselves learned from labels of the same 60
+subjects, so all folds share the chance association between anatomy and the
+one permutation drawn: whole runs move up or down together, and one run's
+score (the macro AUC most visibly) scatters more than that interval says.
+``--shuffle-seeds 0 1 2 ...`` re-runs the workflow with each ``controls.seed``
+in the same folder: only the cohort table, splits, dataset and classifiers are
+re-made (the preprocessed scans do not depend on the labels; about 2 minutes a
+seed on 2 cores). Each seed's tables and predictions are kept under
+``shuffled/seeds/seed<k>/``, and the spread over seeds, the full-pipeline
+permutation null, is printed at the end.
 
 Run from the repository root; PYTHONPATH gets this checkout's ``src`` first,
 so the jobs import the code under test.
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -49,17 +57,12 @@ REPO = Path(__file__).resolve().parents[1]
 STANDARD_ONLY = {"standard": {"synthetic_share": 0.0, "classic_augmentation": False}}
 
 
-def overlays(atrophy_scale: float, shuffle_seeds: list[int]) -> dict[str, dict]:
-    """The config overlay of each control run (merged over config/config.yaml), by folder name."""
-    runs = {
-        ("shuffled" if k == 0 else f"shuffled-seed{seed}"): {
-            "strategies": STANDARD_ONLY,
-            "controls": {"shuffle_labels": True, "seed": int(seed)},
-        }
-        for k, seed in enumerate(shuffle_seeds)
+def overlays(atrophy_scale: float, shuffle_seed: int = 0) -> dict[str, dict]:
+    """The config overlay of each control (merged over config/config.yaml)."""
+    return {
+        "shuffled": {"strategies": STANDARD_ONLY, "controls": {"shuffle_labels": True, "seed": int(shuffle_seed)}},
+        "atrophy": {"strategies": STANDARD_ONLY, "synthetic": {"atrophy_scale": float(atrophy_scale)}},
     }
-    runs["atrophy"] = {"strategies": STANDARD_ONLY, "synthetic": {"atrophy_scale": float(atrophy_scale)}}
-    return runs
 
 
 def macro_auc(true: np.ndarray, probabilities: np.ndarray) -> float:
@@ -90,6 +93,21 @@ def run_snakemake(workdir: Path, overlay: dict, cores: int) -> tuple[list[str], 
     return command, seconds
 
 
+#: What a summary reads from a results folder (and what is kept of each shuffle seed).
+KEPT = ("cohort.tsv", "tables/per_fold.tsv", "tables/augmentation_comparison.csv", "classify/standard")
+
+
+def keep_outputs(results: Path, target: Path) -> None:
+    """Copy what :func:`summarise` reads, so the next seed's run can overwrite ``results``."""
+    for name in KEPT:
+        source = results / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, dirs_exist_ok=True)
+        else:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
 def fold_predictions(results: Path, n_folds: int) -> list[pd.DataFrame]:
     """Each fold's test rows of ``predictions.tsv`` (strategy ``standard``)."""
     folds = []
@@ -99,9 +117,13 @@ def fold_predictions(results: Path, n_folds: int) -> list[pd.DataFrame]:
     return folds
 
 
-def summarise(name: str, workdir: Path, seconds: float, n_permutations: int) -> dict:
-    """Scores, chance intervals and the checks of one finished control run."""
-    results = workdir / "results"
+def summarise(name: str, results: Path, truth_dir: Path, seconds: float, n_permutations: int) -> dict:
+    """Scores, chance intervals and the checks of one finished control run.
+
+    Args:
+        results: the run's results (or a kept copy: see :data:`KEPT`).
+        truth_dir: the run's synthetic cohort (ground-truth diagnoses and severity).
+    """
     per_fold = pd.read_csv(results / "tables" / "per_fold.tsv", sep="\t")
     per_fold = per_fold[per_fold["strategy"] == "standard"]
     table = pd.read_csv(results / "tables" / "augmentation_comparison.csv")
@@ -112,14 +134,12 @@ def summarise(name: str, workdir: Path, seconds: float, n_permutations: int) -> 
     cohort = read_cohort(results / "cohort.tsv")
     n_classes = int(cohort["label"].nunique())
     labels = [(fold["true_label"].to_numpy(), fold["pred_label"].to_numpy()) for fold in folds]
-    probabilities = [
-        (fold["true_label"].to_numpy(), fold.filter(like="prob_").to_numpy()) for fold in folds
-    ]
+    probabilities = [(fold["true_label"].to_numpy(), fold.filter(like="prob_").to_numpy()) for fold in folds]
     permutation = permutation_chance_interval(labels, n_permutations=n_permutations)
     auc_chance = permutation_chance_interval(probabilities, n_permutations=max(1, n_permutations // 5), score=macro_auc)
     auc = np.array([macro_auc(true, prob) for true, prob in probabilities])
     binomial = binomial_chance_interval(n_test, n_classes)
-    truth = read_truth(results / "synthetic_cohort")
+    truth = read_truth(truth_dir)
     true_dx = truth.drop_duplicates("participant_id").set_index("participant_id")["diagnosis"]
     subjects = cohort.drop_duplicates("subject_id").set_index("subject_id")["diagnosis"]
     agreement = float((subjects == true_dx.reindex(subjects.index)).mean())
@@ -139,7 +159,6 @@ def summarise(name: str, workdir: Path, seconds: float, n_permutations: int) -> 
         "auc_sd": auc.std(ddof=1),
         "auc_chance": auc_chance,
         "label_agreement_with_truth": agreement,
-        "gan_trained": (results / "gan").exists(),
         "severity": severity,
     }
 
@@ -168,9 +187,24 @@ def report(summary: dict) -> None:
         f"{100 * auc.low:.1f}-{100 * auc.high:.1f} % ({'inside' if auc.contains(s['auc_mean']) else 'OUTSIDE'})"
     )
     print(f"subjects whose label in cohort.tsv equals the true diagnosis: {100 * s['label_agreement_with_truth']:.0f} %")
-    print(f"GAN trained: {'yes' if s['gan_trained'] else 'no'}")
     print("atrophy severity (truth) per true diagnosis, mean and SD:")
     print(s["severity"].to_string())
+
+
+def report_seeds(summaries: list[dict]) -> None:
+    """The full-pipeline permutation null: each seed's fold-mean scores and their spread."""
+    bal = np.array([s["bal_acc_mean"] for s in summaries])
+    auc = np.array([s["auc_mean"] for s in summaries])
+    print(f"\n== shuffled labels over {len(summaries)} seeds (full-pipeline permutation null)")
+    print("seed  balanced accuracy  macro AUC")
+    for s, b, a in zip(summaries, bal, auc):
+        print(f"{s['control']:>10}  {100 * b:6.1f}  {100 * a:6.1f}")
+    for name, values in (("balanced accuracy", bal), ("macro AUC", auc)):
+        low, high = np.quantile(values, [0.025, 0.975])
+        print(
+            f"{name}: mean over seeds {100 * values.mean():.1f} %, SD {100 * values.std(ddof=1):.1f}, "
+            f"range {100 * values.min():.1f}-{100 * values.max():.1f}, central 95 % {100 * low:.1f}-{100 * high:.1f}"
+        )
 
 
 def main() -> None:
@@ -180,21 +214,36 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=["shuffled", "atrophy"], default=["shuffled", "atrophy"])
     parser.add_argument("--atrophy-scale", type=float, default=4.0, help="synthetic.atrophy_scale of the positive control")
     parser.add_argument(
-        "--shuffle-seeds", type=int, nargs="+", default=[0], help="controls.seed of each shuffled-label run"
+        "--shuffle-seeds", type=int, nargs="+", default=[0], help="controls.seed of each shuffled-label run, in one folder"
     )
     parser.add_argument("--permutations", type=int, default=10000)
     parser.add_argument("--summarise-only", action="store_true", help="read finished runs in --workdir; run nothing")
     args = parser.parse_args()
-    configs = overlays(args.atrophy_scale, args.shuffle_seeds)
-    names = [n for n in configs if (n.split("-")[0] in args.only)]
     root = args.workdir.resolve()
-    for name in names:
-        workdir = root / name
+    if "shuffled" in args.only:
+        workdir = root / "shuffled"
+        summaries = []
+        for seed in args.shuffle_seeds:
+            kept = workdir / "seeds" / f"seed{seed}"
+            seconds = float("nan")
+            if not args.summarise_only:
+                command, seconds = run_snakemake(workdir, overlays(args.atrophy_scale, seed)["shuffled"], args.cores)
+                print(f"$ {' '.join(command)}", flush=True)
+                keep_outputs(workdir / "results", kept)
+            summary = summarise(f"seed {seed}", kept, workdir / "results" / "synthetic_cohort", seconds, args.permutations)
+            report(summary)
+            summaries.append(summary)
+        print(f"GAN trained: {'yes' if (workdir / 'results' / 'gan').exists() else 'no'}")
+        if len(summaries) > 1:
+            report_seeds(summaries)
+    if "atrophy" in args.only:
+        workdir = root / "atrophy"
         seconds = float("nan")
         if not args.summarise_only:
-            command, seconds = run_snakemake(workdir, configs[name], args.cores)
+            command, seconds = run_snakemake(workdir, overlays(args.atrophy_scale)["atrophy"], args.cores)
             print(f"$ {' '.join(command)}", flush=True)
-        report(summarise(name, workdir, seconds, args.permutations))
+        report(summarise("atrophy", workdir / "results", workdir / "results" / "synthetic_cohort", seconds, args.permutations))
+        print(f"GAN trained: {'yes' if (workdir / 'results' / 'gan').exists() else 'no'}")
 
 
 if __name__ == "__main__":
