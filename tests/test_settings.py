@@ -8,6 +8,7 @@ import pytest
 
 from brainaug.classify.settings import ClassifierSettings
 from brainaug.cohort.synthetic import SyntheticCohortConfig
+from brainaug.controls import ControlSettings
 from brainaug.gan.quality import QualitySettings
 from brainaug.gan.settings import GANSettings
 from brainaug.preprocess.settings import PreprocessSettings
@@ -20,6 +21,7 @@ CASES = [
     (PreprocessSettings, "preprocess", {}),
     (QualitySettings, "gan.quality", {}),
     (SyntheticCohortConfig, "synthetic", {"classes": "data.classes"}),
+    (ControlSettings, "controls", {}),
 ]
 
 

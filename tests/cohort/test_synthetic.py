@@ -200,3 +200,37 @@ def test_config_defaults_and_errors() -> None:
     assert {f.name for f in dataclasses.fields(SyntheticCohortConfig)} <= set(params)
     with pytest.raises(ValueError, match="n_jobs"):
         make_synthetic_cohort("/nonexistent/never", n_per_class=1, n_jobs=0)
+
+
+def test_atrophy_scale_exaggerates_the_diagnosis_dependent_atrophy(tmp_path: Path) -> None:
+    """The positive control: same subjects, class differences scaled, within-class spread not."""
+    def draw(diagnosis: str, rank: float, atrophy_scale: float):
+        return sample_subject(np.random.default_rng([0, 1, 4]), "sub-005", diagnosis, rank, 0.15, atrophy_scale)
+
+    cn, cn4 = draw("CN", 0.0, 1.0), draw("CN", 0.0, 4.0)
+    ad, ad4 = draw("AD", 1.0, 1.0), draw("AD", 1.0, 4.0)
+    assert cn4.severity == cn.severity  # the first class is the reference: unchanged
+    assert ad4.severity == pytest.approx(ad.severity + 3 * 0.6)  # class mean 0.1 + 4 * 0.6, same draw
+    assert ad4.progression - cn4.progression == pytest.approx(4 * (ad.progression - cn.progression))
+    assert ad4.max_severity == 4.0 and ad.max_severity == 1.0
+    # Rendered, the exaggerated AD subject has a much smaller hippocampus and larger ventricles.
+    session = sample_session(np.random.default_rng([0, 2, 4, 0]), ad, "", 0.0)
+    truth = {}
+    for name, subject in (("x1", ad), ("x4", ad4)):
+        visit = dataclasses.replace(session, severity=subject.severity)
+        _, truth[name] = render_session(subject, visit, np.random.default_rng(0), scale=3.0)
+    assert truth["x4"]["hippocampus_mm3"] < 0.7 * truth["x1"]["hippocampus_mm3"]
+    assert truth["x4"]["lateral_ventricle_mm3"] > 1.2 * truth["x1"]["lateral_ventricle_mm3"]
+    with pytest.raises(ValueError, match="atrophy_scale"):
+        draw("AD", 1.0, 6.0)
+    with pytest.raises(ValueError, match="synthetic.atrophy_scale"):
+        SyntheticCohortConfig.from_config({"atrophy_scale": 6})
+
+    # Through the cohort generator: the control is recorded in the dataset's description.
+    root = make_synthetic_cohort(
+        tmp_path / "x4", n_per_class={"CN": 1, "AD": 1}, classes=("CN", "AD"), atrophy_scale=4.0, scale=3.0
+    )
+    severity = read_truth(root).set_index("diagnosis")["severity"]
+    assert severity["AD"] > 2.0 > 0.5 > severity["CN"]
+    description = json.loads((root / "dataset_description.json").read_text())["GeneratedBy"][0]["Description"]
+    assert "CONTROL: atrophy_scale=4.0" in description

@@ -48,6 +48,12 @@ def test_strategy_comparison(tmp_path):
     plot_strategy_comparison(table, tmp_path / "cmp.png")
     img = _png(tmp_path / "cmp.png")
     assert img.shape[0] == 400 and 450 <= img.shape[1] <= 700
+    # A control run's banner is drawn in red above the chart, on the same canvas.
+    plot_strategy_comparison(table, tmp_path / "control.png", note="CONTROL RUN - NOT A RESULT: " + "shuffled " * 20)
+    control = _png(tmp_path / "control.png")
+    assert control.shape == img.shape
+    red = (control[..., 0] > 0.5) & (control[..., 1] < 0.2) & (control[..., 2] < 0.3)
+    assert red[:60].sum() > 200 and not red[60:].any()
 
 
 def test_confusion_matrices(tmp_path):

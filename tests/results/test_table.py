@@ -153,3 +153,16 @@ def test_write_table_formats_percentages(classify_dir, tmp_path):
     tex = paths["tex"].read_text(encoding="utf-8")
     assert "\\toprule" in tex and "gan50" in tex and "73.0" in tex and "$\\Delta$" in tex
     assert not list((tmp_path / "tables").glob(".*"))  # no temporary files left behind
+
+
+def test_a_control_run_is_labelled_in_every_format(classify_dir, tmp_path):
+    table = comparison_table(collect_metrics(classify_dir, STRATEGIES, N_FOLDS))
+    banner = "CONTROL RUN - NOT A RESULT: diagnoses shuffled (controls.shuffle_labels, seed 0)"
+    paths = write_table(table, tmp_path / "tables", control=banner)
+    back = pd.read_csv(paths["csv"])
+    assert (back["control"] == banner).all()
+    assert paths["md"].read_text(encoding="utf-8").startswith(f"**{banner}**")
+    assert "CONTROL RUN - NOT A RESULT: diagnoses shuffled (controls.shuffle\\_labels" in paths["tex"].read_text(encoding="utf-8")
+    # A real run's table has no control column.
+    plain = write_table(table, tmp_path / "plain")
+    assert "control" not in pd.read_csv(plain["csv"]).columns

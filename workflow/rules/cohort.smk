@@ -29,6 +29,7 @@ checkpoint cohort:
     params:
         data=config["data"],
         n_folds=N_FOLDS,
+        controls=config["controls"],
     log:
         "logs/cohort/cohort.log",
     benchmark:

@@ -6,6 +6,8 @@ import pandas as pd
 from snakemake.utils import validate
 
 from brainaug.config import check_config
+from brainaug.controls import control_banner
+from brainaug.strategies import parse_strategies
 
 
 validate(config, schema="../../config/schema.yaml", set_default=True)
@@ -21,6 +23,10 @@ STRATEGIES = list(config["strategies"])
 #: The path part of one (repeat, fold) under results/gan, results/classify/{strategy},
 #: checkpoints, logs and benchmarks (brainaug.splits.fold_dir writes the same).
 RUN = "repeat{repeat}/fold{fold}"
+#: Whether any strategy draws synthetic volumes; when none does, no GAN is trained or reported.
+USES_GAN = any(s.uses_synthetic for s in parse_strategies(config["strategies"]).values())
+#: "" for a real run; the loud line a control run's table, figure and report carry.
+CONTROL_BANNER = control_banner(config)
 
 
 wildcard_constraints:
@@ -125,7 +131,8 @@ CLASSIFIER_RUNS = [[strategy, repeat, fold] for strategy in STRATEGIES for repea
 
 
 def gan_outputs(name):
-    return [str(RESULTS / "gan" / RUN.format(repeat=r, fold=k) / name) for r, k in GAN_RUNS]
+    """One GAN output per (repeat, fold), or none when no strategy uses the GAN."""
+    return [str(RESULTS / "gan" / RUN.format(repeat=r, fold=k) / name) for r, k in GAN_RUNS] if USES_GAN else []
 
 
 def classifier_outputs(name):
@@ -134,12 +141,20 @@ def classifier_outputs(name):
     ]
 
 
+def if_gan(*paths):
+    """``paths`` under the results folder when a strategy uses the GAN, else none.
+
+    A run whose strategies all have synthetic_share 0 (a control, a baseline-only
+    study) trains no GAN, so nothing may ask for GAN outputs.
+    """
+    return [str(RESULTS / p) for p in paths] if USES_GAN else []
+
+
 def final_outputs():
     return [
         str(RESULTS / "qc" / "summary.tsv"),
         str(RESULTS / "splits.json"),
         str(RESULTS / "tables" / "augmentation_comparison.csv"),
-        str(RESULTS / "tables" / "gan_quality.csv"),
         str(RESULTS / "tables" / "resources.tsv"),
         str(RESULTS / "figures" / "strategy_comparison.png"),
-    ]
+    ] + if_gan("tables/gan_quality.csv", "figures/gan_losses.png")

@@ -20,6 +20,7 @@ rule results_table:
         gan_runs=GAN_RUNS,
         strategies=STRATEGIES,
         baseline=config["results"]["baseline"],
+        control=CONTROL_BANNER,
     log:
         "logs/results_table/results_table.log",
     benchmark:
@@ -62,11 +63,6 @@ rule figures:
         per_fold=RESULTS / "tables" / "per_fold.tsv",
         metrics=classifier_outputs("metrics.json"),
         histories=classifier_outputs("history.tsv"),
-        losses=gan_outputs("losses.tsv"),
-        synthetic=RESULTS / "gan" / RUN.format(repeat=0, fold=0) / "synthetic.npz",
-        volumes=RESULTS / "dataset" / "volumes.npy",
-        index=RESULTS / "dataset" / "index.tsv",
-        splits=RESULTS / "splits.json",
     output:
         comparison=report(
             RESULTS / "figures" / "strategy_comparison.png",
@@ -83,6 +79,31 @@ rule figures:
             caption="../report/learning_curves.rst",
             category="Results",
         ),
+    params:
+        runs=CLASSIFIER_RUNS,
+        classes=CLASSES,
+        control=CONTROL_BANNER,
+    log:
+        "logs/figures/figures.log",
+    benchmark:
+        RESULTS / "benchmarks/figures/figures.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/figures.py"
+
+
+rule gan_figures:
+    """Only asked for when a strategy uses synthetic volumes (``final_outputs``)."""
+    input:
+        losses=gan_outputs("losses.tsv"),
+        synthetic=RESULTS / "gan" / RUN.format(repeat=0, fold=0) / "synthetic.npz",
+        volumes=RESULTS / "dataset" / "volumes.npy",
+        index=RESULTS / "dataset" / "index.tsv",
+        splits=RESULTS / "splits.json",
+    output:
         real_vs_synthetic=report(
             RESULTS / "figures" / "real_vs_synthetic.png",
             caption="../report/real_vs_synthetic.rst",
@@ -99,26 +120,25 @@ rule figures:
             category="GAN",
         ),
     params:
-        runs=CLASSIFIER_RUNS,
         gan_runs=GAN_RUNS,
         classes=CLASSES,
     log:
-        "logs/figures/figures.log",
+        "logs/gan_figures/gan_figures.log",
     benchmark:
-        RESULTS / "benchmarks/figures/figures.tsv"
+        RESULTS / "benchmarks/gan_figures/gan_figures.tsv"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
     script:
-        "../scripts/figures.py"
+        "../scripts/gan_figures.py"
 
 
 rule resource_summary:
     """Per-stage time and memory from every rule's `benchmark:` file."""
     input:
         RESULTS / "tables" / "augmentation_comparison.csv",
-        RESULTS / "tables" / "gan_quality.csv",
+        if_gan("tables/gan_quality.csv"),
         RESULTS / "qc" / "summary.tsv",
     output:
         table=report(

@@ -21,7 +21,10 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     log.info("leakage checks passed for %d classifier runs and %d GANs", len(classify_metrics), len(gan_metrics))
     per_fold = metrics_table(runs)
     table = comparison_table(per_fold, baseline=snakemake.params.baseline, strategies=snakemake.params.strategies)
-    write_table(table, Path(snakemake.output.csv).parent)
+    control = snakemake.params.control
+    if control:
+        log.warning("%s", control)
+    write_table(table, Path(snakemake.output.csv).parent, control=control)
     with atomic_output(snakemake.output.per_fold) as tmp:
         per_fold.to_csv(tmp, sep="\t", index=False)
     log.info("\n%s", Path(snakemake.output.md).read_text(encoding="utf-8"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,13 +41,15 @@ __all__ = [
 ]
 
 
-def plot_strategy_comparison(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+def plot_strategy_comparison(table: pd.DataFrame, path: str | os.PathLike[str], note: str = "") -> None:
     """Bar chart of validation and test accuracy per strategy with SD error bars (over folds).
 
     Args:
         table: output of ``brainaug.results.table.comparison_table`` (columns ``strategy``,
             ``val_accuracy``, ``val_accuracy_sd``, ``test_accuracy``, ``test_accuracy_sd``; fractions).
         path: output PNG.
+        note: a control run's banner (:func:`brainaug.controls.control_banner`), shown in red
+            above the chart so the figure cannot pass for a result; ``""`` for a real run.
     """
     need = ["strategy", "val_accuracy", "val_accuracy_sd", "test_accuracy", "test_accuracy_sd"]
     missing = [c for c in need if c not in table.columns]
@@ -67,6 +70,10 @@ def plot_strategy_comparison(table: pd.DataFrame, path: str | os.PathLike[str]) 
     ax.set_ylim(0, 115)  # room above 100 % for the legend
     ax.legend(loc="upper center", ncols=2, fontsize=8, frameon=False)
     ax.set_title("Classifier accuracy per augmentation strategy")
+    if note:
+        # About 11 bold 8 pt characters per inch: wrap to the figure's width.
+        width = int(11 * fig.get_figwidth())
+        fig.suptitle(textwrap.fill(note, width), color="#b00020", fontsize=8, fontweight="bold")
     save_figure(fig, path)
 
 

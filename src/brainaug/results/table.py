@@ -344,7 +344,15 @@ def format_table(df: pd.DataFrame, missing: str = "–") -> pd.DataFrame:
     return shown
 
 
-def write_table(df: pd.DataFrame, outdir: str | os.PathLike[str], stem: str = "augmentation_comparison") -> dict[str, Path]:
+def _latex_text(text: str) -> str:
+    """Escape the characters a caption written from config keys can hold (``controls.shuffle_labels``)."""
+    special = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}"}
+    return "".join(special.get(char, char) for char in text)
+
+
+def write_table(
+    df: pd.DataFrame, outdir: str | os.PathLike[str], stem: str = "augmentation_comparison", control: str = ""
+) -> dict[str, Path]:
     """Write the table as CSV (raw fractions, full precision), Markdown and LaTeX (booktabs, percentages).
 
     Each file is written to a temporary name and renamed, so a crash never leaves a partial table.
@@ -353,6 +361,10 @@ def write_table(df: pd.DataFrame, outdir: str | os.PathLike[str], stem: str = "a
         df: output of :func:`comparison_table`.
         outdir: folder (created if needed), e.g. ``results/tables``.
         stem: file name stem.
+        control: a control run's banner (:func:`brainaug.controls.control_banner`). It goes
+            where no reader can miss it: a ``control`` column on every CSV row, a bold first
+            line of the Markdown and the start of the LaTeX caption. ``""`` (a real run)
+            writes the table as usual.
 
     Returns:
         ``{"csv": path, "md": path, "tex": path}``.
@@ -361,15 +373,17 @@ def write_table(df: pd.DataFrame, outdir: str | os.PathLike[str], stem: str = "a
     shown = format_table(df)
     paths = {ext: out / f"{stem}.{ext}" for ext in ("csv", "md", "tex")}
     with atomic_output(paths["csv"]) as tmp:
-        df.to_csv(tmp, index=False)
+        (df.assign(control=control) if control else df).to_csv(tmp, index=False)
+    banner = f"**{control}**\n\n" if control else ""
     with atomic_output(paths["md"]) as tmp:
-        tmp.write_text(shown.to_markdown(index=False, disable_numparse=True) + "\n", encoding="utf-8")
+        tmp.write_text(banner + shown.to_markdown(index=False, disable_numparse=True) + "\n", encoding="utf-8")
     with atomic_output(paths["tex"]) as tmp:
         tex = format_table(df, missing="--").to_latex(
             index=False,
             escape=True,
             column_format="l" + "r" * (shown.shape[1] - 1),
-            caption="Classifier accuracy per augmentation strategy: mean and SD over cross-validation folds "
+            caption=(f"{_latex_text(control)}. " if control else "")
+            + "Classifier accuracy per augmentation strategy: mean and SD over cross-validation folds "
             "(every fold of every repeat). 95\\% CI: corrected-t interval of the mean test balanced accuracy and of "
             "its difference to the baseline; t, p: corrected repeated k-fold t-test (Nadeau \\& Bengio 2003; "
             "Bouckaert \\& Frank 2004) of test balanced accuracy against the baseline, paired by fold; "

@@ -131,6 +131,11 @@ def _write_metadata(
                         "(elastic + affine variation, diagnosis-dependent atrophy), bias, noise, scanner geometry; "
                         f"seed={cfg.seed}, classes={list(cfg.classes)}, n_per_class={cfg.counts()}, "
                         f"sessions_per_subject={cfg.sessions_per_subject}, scale={cfg.scale}"
+                        + (
+                            f"; CONTROL: atrophy_scale={cfg.atrophy_scale} (diagnosis-dependent atrophy exaggerated)"
+                            if cfg.atrophy_scale != 1.0
+                            else ""
+                        )
                     ),
                 }
             ],
@@ -195,6 +200,7 @@ def make_synthetic_cohort(
     skull_probability: float = 0.5,
     severity_sd: float = 0.15,
     max_voxels: int = 2_000_000,
+    atrophy_scale: float = 1.0,
     scale: float = 1.0,
     n_jobs: int = 1,
 ) -> Path:
@@ -216,6 +222,8 @@ def make_synthetic_cohort(
         skull_probability: share of scans with the skull on.
         severity_sd: within-class SD of the atrophy severity.
         max_voxels: cap on voxels per scan.
+        atrophy_scale: multiplies the diagnosis-dependent atrophy (1: the embedded
+            cohort; about 4: the exaggerated-atrophy positive control).
         scale: coarsening factor for quick tests (1 = full resolution).
         n_jobs: worker processes (results do not depend on it).
 
@@ -233,6 +241,7 @@ def make_synthetic_cohort(
             "skull_probability": skull_probability,
             "severity_sd": severity_sd,
             "max_voxels": max_voxels,
+            "atrophy_scale": atrophy_scale,
         },
         scale=scale,
     )
@@ -253,6 +262,7 @@ def make_synthetic_cohort(
             diagnosis,
             cfg.classes.index(diagnosis) / (n_classes - 1),
             cfg.severity_sd,
+            cfg.atrophy_scale,
         )
         for index, diagnosis in enumerate(diagnoses)
     ]

@@ -50,6 +50,12 @@ class SyntheticCohortConfig:
         skull_probability: share of sessions written with the skull on.
         severity_sd: within-class SD of the atrophy severity (sets the overlap).
         max_voxels: cap on voxels per scan (larger grids get coarser voxels).
+        atrophy_scale: multiplies the diagnosis-dependent part of the atrophy
+            (class mean severity above the first class's, and the yearly
+            progression above the first class's); the within-class spread
+            ``severity_sd`` is not scaled, so classes separate further. 1 is the
+            embedded cohort; a positive control uses about 4; 0 removes it (only
+            the small age-related difference in severity remains).
         scale: >1 coarsens the working template grid and the scanner voxels by
             this factor (tests use 2 to run in seconds); 1 for real use.
     """
@@ -61,6 +67,7 @@ class SyntheticCohortConfig:
     skull_probability: float
     severity_sd: float
     max_voxels: int
+    atrophy_scale: float
     scale: float
 
     def __post_init__(self) -> None:
@@ -100,8 +107,10 @@ class SubjectParams:
         participant_id: ``sub-XXX``.
         diagnosis: class name; ``class_rank`` its position in [0, 1] along the classes.
         age, sex, mmse: baseline covariates.
-        severity: baseline atrophy severity in [0, 1].
+        severity: baseline atrophy severity in [0, max_severity].
         progression: severity increase per year (sessions after the first).
+        max_severity: the ceiling of severity (1, or ``atrophy_scale`` when that
+            is larger: an exaggerated-atrophy control goes beyond the usual range).
         affine: forward 3x3 linear part (template -> subject) about ``centre``.
         elastic: control-point displacements (mm), shape ``(3, 6, 7, 6)``.
         gm_gain, wm_gain: relative contrast change of grey/white matter.
@@ -119,6 +128,7 @@ class SubjectParams:
     elastic: np.ndarray = field(repr=False)
     gm_gain: float = 0.0
     wm_gain: float = 0.0
+    max_severity: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -191,7 +201,12 @@ def _truncated_normal(rng: np.random.Generator, mean: float, sd: float, lo: floa
 
 
 def sample_subject(
-    rng: np.random.Generator, participant_id: str, diagnosis: str, class_rank: float, severity_sd: float = 0.15
+    rng: np.random.Generator,
+    participant_id: str,
+    diagnosis: str,
+    class_rank: float,
+    severity_sd: float = 0.15,
+    atrophy_scale: float = 1.0,
 ) -> SubjectParams:
     """Draw one subject's covariates, severity and anatomical variation.
 
@@ -201,18 +216,24 @@ def sample_subject(
         diagnosis: class name.
         class_rank: position of the class, 0 (first, mildest) to 1 (last).
         severity_sd: within-class SD of the severity.
+        atrophy_scale: multiplies the class-dependent part of the mean severity
+            and of the progression (the positive control of the
+            ``synthetic.atrophy_scale`` setting); 1 draws the embedded cohort.
     """
+    if not 0.0 <= atrophy_scale <= 5.0:
+        raise ValueError(f"atrophy_scale must be in [0, 5], got {atrophy_scale}")
     lo, hi = _SEVERITY_RANGE
+    max_severity = max(1.0, float(atrophy_scale))
     age = float(np.clip(rng.normal(72.0 + 3.0 * class_rank, 7.0), 55.0, 90.0))
     sex = "F" if rng.random() < 0.5 else "M"
-    mean_sev = lo + (hi - lo) * class_rank + 0.004 * (age - 72.0)
-    severity = _truncated_normal(rng, mean_sev, severity_sd, 0.0, 1.0)
+    mean_sev = lo + atrophy_scale * (hi - lo) * class_rank + 0.004 * (age - 72.0)
+    severity = _truncated_normal(rng, mean_sev, severity_sd, 0.0, max_severity)
     mmse_mean, mmse_sd = _MMSE.get(
         diagnosis, (29.0 - 7.0 * class_rank, 1.0 + 2.0 * class_rank)
     )
     mmse = int(np.clip(round(rng.normal(mmse_mean, mmse_sd)), 0, 30))
     plo, phi = _PROGRESSION_PER_YEAR
-    progression = plo + (phi - plo) * class_rank
+    progression = plo + atrophy_scale * (phi - plo) * class_rank
 
     # Global affine: head size (+-6%), shape (+-3% per axis), rotation (+-10 deg), shear.
     scales = rng.uniform(0.94, 1.06) * (1.0 + rng.uniform(-0.03, 0.03, size=3))
@@ -239,6 +260,7 @@ def sample_subject(
         elastic=elastic,
         gm_gain=float(rng.uniform(-0.08, 0.08)),
         wm_gain=float(rng.uniform(-0.08, 0.08)),
+        max_severity=max_severity,
     )
 
 
@@ -258,7 +280,7 @@ def sample_session(
         years: time since baseline.
         skull_probability: chance that the head (not the brain only) is written.
     """
-    severity = float(min(1.0, subject.severity + subject.progression * years))
+    severity = float(min(subject.max_severity, subject.severity + subject.progression * years))
     mmse = int(np.clip(round(subject.mmse - 10.0 * (severity - subject.severity)), 0, 30))
     codes = orientation_codes()[1:]  # never RAS: preprocessing must reorient
     orientation = codes[int(rng.integers(len(codes)))]

@@ -222,7 +222,8 @@ def render_session(
     # 1. Template-space intensities: contrast jitter, cortical thinning.
     base = ws.head if session.skull else ws.brain
     intensity = base * (1.0 + subject.gm_gain * ws.gm + subject.wm_gain * ws.wm)
-    thin = (_THINNING * sev) * ws.band
+    # At most all the way to CSF: an exaggerated-atrophy control reaches severities above 1.
+    thin = min(_THINNING * sev, 1.0) * ws.band
     intensity = intensity + thin * (ws.csf - intensity)
     moving = sitk.GetImageFromArray(intensity.astype(np.float32))
     moving.CopyInformation(ws.grid)
