@@ -62,14 +62,16 @@ def main() -> None:
                  batch_size=8, augment_max_shift=2, precision="fp32", **overrides)
         )
         onsets, baccs, t0 = [], [], time.perf_counter()
-        for k, entry in enumerate(splits["folds"]):
+        for entry in splits["folds"]:  # every fold of every repeat
+            k, r = int(entry["fold"]), int(entry.get("repeat", 0))
+
             def take(role: str) -> tuple[np.ndarray, np.ndarray]:
                 rows = index["subject_id"].isin(entry[role]).to_numpy()
                 return np.asarray(volumes[rows], np.float32), index["label"].to_numpy()[rows]
 
             (tx, ty), (vx, vy), (sx, sy) = take("train"), take("val"), take("test")
             out = train_classifier(tx, ty, vx, vy, strategy, settings, classes, log=io.StringIO(),
-                                   seed=classifier_seed(settings.seed, k))
+                                   seed=classifier_seed(settings.seed, k, repeat=r))
             above = out.history.loc[out.history["train_acc"] > 0.6, "epoch"]
             onsets.append(str(int(above.iloc[0])) if len(above) else f">{args.epochs}")
             baccs.append(evaluate(out.model, sx, sy)["balanced_accuracy"])

@@ -28,15 +28,19 @@ def _train(args: tuple[str, str, int, int]) -> tuple[str, pd.DataFrame, float]:
     from brainaug.device import set_threads
     from brainaug.gan.settings import GANSettings
     from brainaug.gan.train import train_gan
-    from brainaug.splits import read_splits
+    from brainaug.splits import fold_roles, read_splits
 
     results, precision, iterations, size = args
     set_threads(1)
     array, index = load_dataset(Path(results) / "dataset" / "volumes.npy", Path(results) / "dataset" / "index.tsv")
-    splits = read_splits(Path(results) / "splits.json")
-    real, labels, _ = select_subjects(array, index, splits["folds"][0]["train"])
-    settings = GANSettings(image_size=size, width=16, latent_dim=128, iterations=iterations,
-                           checkpoint_every=iterations, precision=precision, log_every=50)
+    splits_path = Path(results) / "splits.json"
+    train = sorted(fold_roles(read_splits(splits_path), 0, splits_path, repeat=0)["train"])
+    real, labels, _ = select_subjects(array, index, train)
+    # The measurement was made with the previous generator; keep its conditioning.
+    settings = GANSettings.from_config(dict(
+        image_size=size, width=16, latent_dim=128, iterations=iterations, checkpoint_every=iterations,
+        precision=precision, log_every=50, conditioning="projection", output_base="none",
+    ))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         result = train_gan(real, labels, list(splits["classes"]), settings, workdir=tmp, log=io.StringIO(), device="cpu")
