@@ -131,7 +131,7 @@ def run_gan_fold(
 
     gate = draw_through_gate(
         draw, real, reference_distance(real, validation), settings.memorization_threshold, len(classes),
-        n_per_class, where=f"fold {fold}: ",
+        n_per_class, where=f"repeat {repeat}, fold {fold}: ",
     )
     synthetic, synthetic_labels = gate.volumes, gate.labels
     save_synthetic(outdir, synthetic, synthetic_labels, list(classes), grid_affine(image_size))
