@@ -286,7 +286,7 @@ class CodeDiscriminator(nn.Module):
         hidden: units of the two hidden layers (4096 in the reference).
         n_classes: diagnoses seen by the critic (0: unconditional).
 
-    Forward: ``z (B, latent_dim)``, ``y (B,)`` int64 or None -> ``(B,)``.
+    Forward: ``z (B, latent_dim)``, ``y (B,)`` int64 (ignored when ``n_classes`` is 0) -> ``(B,)``.
     """
 
     def __init__(self, latent_dim: int = 1000, hidden: int = 4096, n_classes: int = 0) -> None:

@@ -204,9 +204,6 @@ def alpha_gan_step(
     def prior() -> torch.Tensor:
         return torch.randn(batch, latent, generator=rng, device=rng.device).to(device)
 
-    # The code critic sees the diagnosis only when it was built to (auxiliary
-    # conditioning); then E(x) must look like N(0, I) within each class.
-    cd_labels = y if CD.n_classes else None
     zero = torch.zeros((), device=device)
 
     # ---- encoder / generator -------------------------------------------------
@@ -220,7 +217,7 @@ def alpha_gan_step(
             x_rand = G(prior(), y)
             d_rec, logits_rec = D.scores(x_rec, y)
             d_rand, logits_rand = D.scores(x_rand, y)
-            loss_eg, parts_eg = encoder_generator_loss(x, x_rec, d_rec, d_rand, CD(code, cd_labels), lambda_l1)
+            loss_eg, parts_eg = encoder_generator_loss(x, x_rec, d_rec, d_rand, CD(code, y), lambda_l1)
             eg_class = zero
             if logits_rand is not None:
                 eg_class = lambda_class * (F.cross_entropy(logits_rand, y) + F.cross_entropy(logits_rec, y))
@@ -256,7 +253,8 @@ def alpha_gan_step(
 
     # ---- code discriminator (fp32: a small MLP) --------------------------------
     def code_critic(c: torch.Tensor) -> torch.Tensor:
-        return CD(c, cd_labels)
+        # y is read only by a class-conditional code critic (auxiliary conditioning).
+        return CD(c, y)
 
     with record_function("alpha_gan.cd_step"):
         _train_only(gan, "code_discriminator")
