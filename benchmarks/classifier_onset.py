@@ -59,7 +59,7 @@ def main() -> None:
     for name, overrides in VARIANTS.items():
         settings = ClassifierSettings.from_config(
             dict(lr=args.lr, max_epochs=args.epochs, min_epochs=args.epochs, patience=args.epochs,
-                 batch_size=8, augment_max_shift=2, precision="fp32", **overrides)
+                 batch_size=8, precision="fp32", **overrides)
         )
         onsets, baccs, t0 = [], [], time.perf_counter()
         for entry in splits["folds"]:  # every fold of every repeat

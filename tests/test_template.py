@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from brainaug.template import CEREBRA_LABELS, grid_affine, load_template, output_grid
+from brainaug.template import CEREBRA_LABELS, grid_affine, grid_spacing, load_template, output_grid
 
 
 def test_bundle_is_complete_and_aligned():
@@ -47,3 +47,10 @@ def test_grid_holds_the_whole_brain():
 def test_grid_rejects_sizes_that_are_not_powers_of_two():
     with pytest.raises(ValueError, match="image_size must be a power of two >= 8, got 48"):
         output_grid(48)
+
+
+def test_grid_spacing_is_the_affine_voxel_size_and_anisotropic():
+    for size in (32, 64):
+        assert grid_spacing(size) == pytest.approx(output_grid(size).GetSpacing())
+    assert grid_spacing(32) == pytest.approx((4.75, 5.875, 5.078125))
+    assert grid_spacing(64) == pytest.approx(tuple(s / 2 for s in grid_spacing(32)))

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-__all__ = ["Template", "load_template", "output_grid", "grid_affine", "CEREBRA_LABELS"]
+__all__ = ["Template", "load_template", "output_grid", "grid_affine", "grid_spacing", "CEREBRA_LABELS"]
 
 #: CerebrA label values kept in the bundle, (right, left) per structure.
 CEREBRA_LABELS: dict[str, tuple[int, int]] = {
@@ -116,3 +116,16 @@ def grid_affine(size: int) -> np.ndarray:
     affine[:3, :3] = lps_to_ras @ direction @ np.diag(grid.GetSpacing())
     affine[:3, 3] = lps_to_ras @ np.array(grid.GetOrigin())
     return affine
+
+
+def grid_spacing(size: int) -> tuple[float, float, float]:
+    """Voxel size (mm) of ``output_grid(size)`` along the array axes (x, y, z).
+
+    The grid spans the template brain's bounding box, which is not a cube, so the
+    voxels are not either (4.75 x 5.88 x 5.08 mm at 32^3). Every volume of
+    ``results/dataset`` lies on this grid (the dataset rule checks each NIfTI
+    affine against :func:`grid_affine`), so this is what turns voxels into mm for
+    the classic augmentation.
+    """
+    affine = grid_affine(size)
+    return tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))  # type: ignore[return-value]

@@ -126,3 +126,32 @@ def test_centred_augmentation_moves_the_deviation_not_the_brain(monkeypatch):
     # where a shifted brain minus an unshifted reference would add the brain's edges.
     energies = torch.stack([b.pow(2).sum(dim=(1, 2, 3, 4)) for b in seen]).flatten()
     assert energies.max() <= 1.05 * deviation.pow(2).sum(dim=(1, 2, 3)).max()
+
+
+def test_augmentation_works_in_mm_on_the_given_or_template_grid(monkeypatch):
+    """The augmenter gets the voxel size: given, else the template grid's; a size without one fails."""
+    import brainaug.classify.loop as loop
+
+    made = []
+    original = loop.RandomStudyAugmentation.physical
+
+    def spy(spacing, max_shift_mm, **kwargs):
+        aug = original(spacing, max_shift_mm, **kwargs)
+        made.append(aug)
+        return aug
+
+    monkeypatch.setattr(loop.RandomStudyAugmentation, "physical", staticmethod(spy))
+    settings = ClassifierSettings.from_config(
+        dict(widths=(2, 2, 2, 2, 2), max_epochs=1, batch_size=4, augment_rotation="bilinear", augment_steps="roll")
+    )
+    x, y = _toy(8)
+    aug = Strategy("aug", classic_augmentation=True)
+    train_classifier(x, y, x, y, aug, settings, CLASSES, seed=0)
+    train_classifier(x, y, x, y, aug, settings, CLASSES, seed=0, spacing_mm=(1.0, 2.0, 5.0))
+    assert made[0].spacing == pytest.approx((9.5, 11.75, 10.15625))  # the 16^3 template grid
+    assert made[0].max_shift == (1, 1, 1)
+    assert made[1].spacing == (1.0, 2.0, 5.0) and made[1].max_shift == (10, 5, 2)  # 10.5 mm
+    assert (made[0].rotation, made[0].steps) == ("bilinear", "roll")
+    odd = np.zeros((8, 12, 12, 12), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"needs the voxel size of 12\^3 volumes: pass spacing_mm"):
+        train_classifier(odd, y, odd, y, aug, settings, CLASSES, seed=0)

@@ -147,6 +147,12 @@ def test_run_fold_writes_outputs_without_leakage(fold_data, tmp_path):
     order = [index.index[index.scan_id == s][0] for s in test_rows["scan_id"]]
     proba = predict_proba(model, volumes[order])
     np.testing.assert_allclose(proba, test_rows.filter(like="prob_").to_numpy(), atol=1e-5)
+    # a checkpoint from before the roll range was in mm still loads
+    old = torch.load(out / "model.pt", weights_only=True)
+    old["settings"] = {k: v for k, v in old["settings"].items() if not k.startswith("augment_")}
+    old["settings"]["augment_max_shift"] = 2
+    torch.save(old, tmp_path / "old.pt")
+    np.testing.assert_allclose(predict_proba(load_classifier(tmp_path / "old.pt")[0], volumes[order]), proba)
 
 
 @pytest.mark.parametrize(("strategy", "n_syn"), [("standard", 0), ("gan33", 7)])

@@ -21,6 +21,7 @@ from brainaug.dataset import load_dataset
 from brainaug.gan.synthesize import load_synthetic
 from brainaug.leakage import check_disjoint, check_gan_subjects
 from brainaug.splits import fold_roles, fold_seed, read_splits, repeat_seed
+from brainaug.template import grid_spacing
 
 __all__ = ["ROLES", "FoldData", "classifier_seed", "load_synthetic_pool", "read_fold"]
 
@@ -38,6 +39,8 @@ class FoldData:
         x: role -> float32 volumes ``(N, S, S, S)`` (copied out of the memory map).
         y: role -> int64 labels ``(N,)``.
         image_size: S.
+        spacing_mm: voxel size (mm) per axis (x, y, z): the template grid of S^3, on which
+            the dataset rule put every volume (:func:`brainaug.template.grid_spacing`).
     """
 
     classes: list[str]
@@ -46,6 +49,7 @@ class FoldData:
     x: dict[str, np.ndarray]
     y: dict[str, np.ndarray]
     image_size: int
+    spacing_mm: tuple[float, float, float]
 
 
 def classifier_seed(base_seed: int, fold: int, repeat: int = 0) -> int:
@@ -88,7 +92,8 @@ def read_fold(dataset_dir: str | Path, splits_path: str | Path, fold: int, repea
     check_disjoint({r: set(role_rows["scan_id"]) for r, role_rows in rows.items()}, "Scans")
     x = {role: np.asarray(volumes[rows[role].index.to_numpy()], dtype=np.float32) for role in ROLES}
     y = {role: rows[role]["label"].to_numpy(dtype=np.int64) for role in ROLES}
-    return FoldData(classes, roles, rows, x, y, int(volumes.shape[-1]))
+    size = int(volumes.shape[-1])
+    return FoldData(classes, roles, rows, x, y, size, grid_spacing(size))
 
 
 def load_synthetic_pool(

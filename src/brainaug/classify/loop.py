@@ -40,6 +40,7 @@ from brainaug.classify.predict import classifier_precision, compute_metrics, pre
 from brainaug.classify.settings import ClassifierSettings
 from brainaug.device import adam, autocast, configure_backends, pick_device
 from brainaug.strategies import Strategy
+from brainaug.template import grid_spacing
 
 __all__ = ["HISTORY_COLUMNS", "TrainOutput", "batch_stream", "recalibrate_batchnorm", "train_classifier"]
 
@@ -147,11 +148,12 @@ def train_classifier(
     device: torch.device | str | None = None,
     seed: int | None = None,
     real_train_x: np.ndarray | None = None,
+    spacing_mm: Sequence[float] | None = None,
 ) -> TrainOutput:
     """Train with early stopping on validation balanced accuracy; return the best model.
 
-    Augmentation (the study's roll + axial rotation) is applied on the fly to training
-    batches only, when ``strategy.classic_augmentation``. Seeded: weight init, batch
+    Augmentation (the study's roll + axial rotation, in mm on the voxel grid) is applied
+    on the fly to training batches only, when ``strategy.classic_augmentation``. Seeded: weight init, batch
     order, dropout and augmentation all derive from ``seed``, so two CPU runs give the
     same history.
 
@@ -169,6 +171,10 @@ def train_classifier(
         real_train_x: the real, un-augmented training volumes inside ``train_x``; they
             set the epoch length (``ceil(len / batch_size)`` steps, equal for every
             strategy) and the BatchNorm statistics. Default: all of ``train_x``.
+        spacing_mm: voxel size (mm) per axis (x, y, z), so that classic augmentation rolls
+            by ``settings.augment_max_shift_mm`` and rotates physical space. Default: the
+            template grid of the volumes' size (:func:`brainaug.template.grid_spacing`),
+            where the workflow's datasets lie.
 
     Returns:
         :class:`TrainOutput`.
@@ -221,8 +227,20 @@ def train_classifier(
         offset = model.reference.detach().cpu()
     augmenter = None
     if strategy.classic_augmentation:
-        augmenter = RandomStudyAugmentation(
-            max_shift=settings.augment_max_shift, background=-1.0 if isinstance(offset, float) else 0.0
+        if spacing_mm is None:
+            try:
+                spacing_mm = grid_spacing(image_size)
+            except ValueError as err:
+                raise ValueError(
+                    f"Classic augmentation needs the voxel size of {image_size}^3 volumes: pass spacing_mm "
+                    f"(there is no template grid of that size: {err})"
+                ) from err
+        augmenter = RandomStudyAugmentation.physical(
+            spacing_mm,
+            settings.augment_max_shift_mm,
+            background=-1.0 if isinstance(offset, float) else 0.0,
+            rotation=settings.augment_rotation,
+            steps=settings.augment_steps,
         )
     batches = batch_stream(len(train_y), settings.batch_size, order_gen)
 

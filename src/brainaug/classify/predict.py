@@ -255,6 +255,8 @@ def load_classifier(path: str | Path, device: torch.device | str | None = "cpu")
     # Models written before these keys existed were uncentred, with ClinicaDL's head.
     saved.setdefault("input_centering", "none")
     saved.setdefault("pooling", "flatten")
+    # The roll range was in voxels before it was in mm; it does not shape the network.
+    saved.pop("augment_max_shift", None)
     settings = ClassifierSettings.from_config(saved)
     model = build_classifier(settings, len(checkpoint["classes"]), int(checkpoint["image_size"]))
     model.load_state_dict(checkpoint["state_dict"])

@@ -47,8 +47,13 @@ class ClassifierSettings:
             training set (helps the minority class; off to match the study).
         bn_statistics: ``"real_train"`` (BatchNorm statistics re-estimated on the real,
             un-augmented training volumes before validation and test) or ``"running"``.
-        augment_max_shift: largest roll (voxels) of the classic augmentation. The study
-            rolls 1-4 voxels at 64^3; at 32^3 the same physical shift is 1-2 voxels.
+        augment_max_shift_mm: largest shift (mm) of the classic augmentation's rolls; each
+            axis rolls by whole voxels, 1..max(1, round(this / voxel size)) (see
+            :func:`brainaug.classify.augment.max_roll_voxels`). 10.5 mm is the study's 1-4
+            voxels at 64^3 and 1-2 voxels at 32^3.
+        augment_rotation: ``"fourier"`` (three Fourier-shift shears: keeps sharpness, so no
+            train/test shift) or ``"bilinear"`` (blurs the rotated training volumes).
+        augment_steps: ``"both"`` (the study), ``"roll"`` or ``"rotate"`` (the ablation).
     """
 
     model: str
@@ -67,7 +72,9 @@ class ClassifierSettings:
     precision: str
     class_weighted_loss: bool
     bn_statistics: str
-    augment_max_shift: int
+    augment_max_shift_mm: float
+    augment_rotation: str
+    augment_steps: str
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> ClassifierSettings:

@@ -100,7 +100,7 @@ def run_fold(
     )
     result = train_classifier(
         mix_x, mix_y, data.x["val"], data.y["val"], strategy, settings, data.classes,
-        log=log, device=device, seed=seed, real_train_x=data.x["train"],
+        log=log, device=device, seed=seed, real_train_x=data.x["train"], spacing_mm=data.spacing_mm,
     )
     dev = next(result.model.parameters()).device
     dtype = classifier_precision(settings.precision, dev)
