@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zlib
 from pathlib import Path
 
 import nibabel as nib
@@ -25,7 +26,8 @@ CLASSES = ["CN", "MCI", "AD"]
 
 def _nifti(path: Path, shape: tuple[int, ...] = (4, 4, 4)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = np.random.default_rng(0).uniform(size=shape).astype(np.float32)
+    # Seeded by the path: identical files under two subjects are refused.
+    data = np.random.default_rng(zlib.crc32(str(path).encode())).uniform(size=shape).astype(np.float32)
     nib.save(nib.Nifti1Image(data, np.eye(4)), path)
     return path
 

@@ -59,9 +59,12 @@ rule dataset:
     output:
         volumes=RESULTS / "dataset" / "volumes.npy",
         index=RESULTS / "dataset" / "index.tsv",
+        decisions=RESULTS / "qc" / "decisions.tsv",
     params:
         image_size=config["preprocess"]["image_size"],
-        exclude_qc_outliers=config["preprocess"]["exclude_qc_outliers"],
+        qc_outliers=config["preprocess"]["qc_outliers"],
+        min_correlation=config["preprocess"]["qc_min_correlation"],
+        duplicate_correlation=config["preprocess"]["duplicate_correlation"],
     log:
         "logs/dataset/dataset.log",
     benchmark:
