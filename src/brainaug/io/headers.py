@@ -93,10 +93,19 @@ def orientation_affine(code: str, zooms: tuple[float, float, float]) -> np.ndarr
 
 
 def _pixdim_problem(pixdim: np.ndarray) -> str | None:
+    # Negative sizes occur in the wild and readers use their magnitude; zero or NaN cannot be used.
     zooms = np.asarray(pixdim[1:4], dtype=float)
-    if not np.all(np.isfinite(zooms)) or np.any(zooms <= 0):
-        return f"its voxel sizes (pixdim[1:4] = {zooms.tolist()}) are not positive numbers"
+    if not np.all(np.isfinite(zooms)) or np.any(zooms == 0):
+        return f"has no valid voxel size (pixdim[1:4] = {zooms.tolist()}; zero or not a number)"
     return None
+
+
+def _raw_pixdim(path: Path, header_class: type) -> np.ndarray:
+    """pixdim as stored: nibabel's loader quietly turns zero voxel sizes into 1 (with a warning)."""
+    from nibabel.openers import ImageOpener
+
+    with ImageOpener(str(path)) as handle:
+        return np.asarray(header_class.from_fileobj(handle, check=False)["pixdim"], dtype=float)
 
 
 def check_nifti_header(path: str | Path, assume_orientation: str | None = None) -> None:
@@ -127,9 +136,11 @@ def check_nifti_header(path: str | Path, assume_orientation: str | None = None) 
                 f"The header of {path} claims shape {shape} of {header.get_data_dtype()} ({needed} bytes), "
                 f"but the file holds {size} bytes; it is truncated or its header is corrupt"
             )
-    pixdim_problem = _pixdim_problem(header["pixdim"])
+    pixdim_problem = _pixdim_problem(_raw_pixdim(path, type(header)))
     if pixdim_problem:
-        raise ImageValidationError(f"{path} cannot be used: {pixdim_problem}, so its geometry is unknown")
+        raise ImageValidationError(
+            f"{path} {pixdim_problem}: its size in millimetres is unknown. Fix the header (re-export the scan)"
+        )
     if int(header["qform_code"]) == 0 and int(header["sform_code"]) == 0 and assume_orientation is None:
         raise ImageValidationError(
             f"{path} has no orientation (qform_code = sform_code = 0): left and right cannot be told apart. "

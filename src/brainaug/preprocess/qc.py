@@ -168,8 +168,8 @@ def decide_outliers(summary: pd.DataFrame, choice: str, min_correlation: float) 
             if f
         )
         raise QCStopError(
-            f"QC flagged {int(flagged.sum())} of {len(summary)} scans, and preprocess.qc_outliers is 'stop' "
-            f"(the default), so nothing is trained:\n{listed}\n"
+            f"QC flagged {int(flagged.sum())} of {len(summary)} scans, and preprocess.qc_outliers is 'stop', "
+            f"so nothing is trained:\n{listed}\n"
             "Look at results/qc/<scan>.png, then decide in your config: preprocess.qc_outliers: exclude "
             "(leave them out of training) or preprocess.qc_outliers: keep (train on them); "
             "the report lists the decision."
