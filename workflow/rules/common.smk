@@ -164,4 +164,5 @@ def final_outputs():
         str(RESULTS / "tables" / "augmentation_comparison.csv"),
         str(RESULTS / "tables" / "resources.tsv"),
         str(RESULTS / "figures" / "strategy_comparison.png"),
+        str(RESULTS / "report" / "front_page.html"),
     ] + if_gan("tables/gan_quality.csv", "figures/gan_losses.png")
