@@ -123,13 +123,16 @@ def check_nifti_header(path: str | Path, assume_orientation: str | None = None) 
 
     path = Path(path)
     try:
-        header = nib.load(str(path)).header
+        image = nib.load(str(path))
+        header = image.header
     except Exception as err:  # nibabel raises several unrelated types
         raise ImageValidationError(f"Cannot read image {path}: {err or type(err).__name__}") from err
     shape = tuple(int(s) for s in header.get_data_shape())
     check_plausible_size(shape, path)
     if path.name.lower().endswith(".nii"):
-        needed = int(header.get_data_offset()) + int(np.prod(shape, dtype=object)) * header.get_data_dtype().itemsize
+        # The loaded header's vox_offset is reset to 0; the array proxy keeps the file's.
+        offset = int(getattr(image.dataobj, "offset", 0))
+        needed = offset + int(np.prod(shape, dtype=object)) * header.get_data_dtype().itemsize
         size = path.stat().st_size
         if needed > size:
             raise ImageValidationError(
