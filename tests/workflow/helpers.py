@@ -172,16 +172,17 @@ def write_header_only(path: str | os.PathLike[str], shape: Sequence[int], payloa
 
 
 def write_without_orientation(
-    path: str | os.PathLike[str], data: np.ndarray, zero_pixdim: bool = False
+    path: str | os.PathLike[str], data: np.ndarray, zero_pixdim: bool = False, spacing: float = BLOB_SPACING_MM
 ) -> Path:
-    """Write ``data`` as NIfTI with ``qform_code = sform_code = 0`` (no orientation).
+    """Write ``data`` as NIfTI with ``qform_code = sform_code = 0`` (no orientation), voxels of ``spacing`` mm.
 
-    With ``zero_pixdim`` the voxel sizes are 0 too (nibabel refuses to write that,
+    With ``zero_pixdim`` the voxel sizes are 0 instead (nibabel refuses to write that,
     so the header bytes are patched: pixdim is 8 float32 at byte 76).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image = nib.Nifti1Image(np.asarray(data), None)
+    image.header.set_zooms((spacing,) * 3)
     if not zero_pixdim:
         nib.save(image, str(path))
         return path

@@ -42,6 +42,9 @@ TIMEOUT_S = 300
 #: Result folders that exist only once training (or anything after it) started.
 TRAINING_OUTPUTS = ("dataset", "gan", "classify", "checkpoints", "tables", "figures")
 
+#: QC's montage lives in figures/ but is made before the dataset step decides.
+QC_FIGURES = ("figures/qc_montage.png",)
+
 
 class Study:
     """A scratch study folder: manifest rows, images, config, and a way to run it."""
@@ -84,7 +87,7 @@ def assert_failed_before_training(run: helpers.WorkflowRun) -> None:
     """Non-zero exit, nothing trained, no temp or partial files anywhere in results/."""
     assert run.returncode != 0, run.describe()
     left = helpers.result_files(run.results)
-    trained = [f for f in left if f.split("/")[0] in TRAINING_OUTPUTS]
+    trained = [f for f in left if f.split("/")[0] in TRAINING_OUTPUTS and f not in QC_FIGURES]
     assert trained == [], f"training outputs exist after a failed input check: {trained}\n{run.describe()}"
     partial = [f for f in left if f.endswith((".tmp", ".part")) or Path(f).name.startswith(".")]
     assert partial == [], f"half-written files left behind: {partial}\n{run.describe()}"
@@ -414,7 +417,12 @@ def test_qc_outliers_keep_and_exclude_are_recorded(study: Study) -> None:
 
 def test_one_brain_under_two_subjects_stops_at_the_dataset_step(study: Study) -> None:
     """Copies the cohort step cannot see: Z1 is CN0 re-exported (same voxels, new header and
-    format), Z2 is CN1 with faint noise added. The dataset step names both pairs; nothing trains."""
+    format), Z2 is CN1 with faint noise added. The dataset step names both pairs; nothing trains.
+
+    Blobs have no anatomy: what sets one apart from the others is noise, so a noisy copy's
+    registration moves it more than a brain's. Here a noisy copy reaches r ~ 0.89 and distinct
+    blobs stay below 0.3, hence the lower threshold; on brain-like scans (the embedded cohort)
+    an int16 re-export reaches 0.9998, 5 % added noise 0.996, distinct subjects at most 0.72."""
     cn0 = nib.load(str(study.image("CN0")))
     reexported = nib.Nifti1Image(np.asarray(cn0.dataobj), cn0.affine)
     reexported.header["descrip"] = b"re-exported"
@@ -424,17 +432,17 @@ def test_one_brain_under_two_subjects_stops_at_the_dataset_step(study: Study) ->
     helpers.write_volume(study.image("Z2"), noisy)
     study.rows.append({**study.rows[3], "subject_id": "Z1", "image": "images/Z1.nii"})
     study.rows.append({**study.rows[4], "subject_id": "Z2", "image": "images/Z2.nii.gz"})
-    run = study.run()
+    run = study.run(config={"preprocess": {"duplicate_correlation": 0.8}})
 
     assert_failed_before_training(run)
     assert_messages(
         run,
         [
             r"error in dataset",
-            r"2 pair\(s\) of different subjects hold the same scan \(preprocess\.duplicate_correlation = 0\.995",
+            r"2 pair\(s\) of different subjects hold the same scan \(preprocess\.duplicate_correlation = 0\.8",
             r"sub-CN0_ses-01 \(subject 'CN0'\) and sub-Z1_ses-01 \(subject 'Z1'\): identical voxels in the input files",
             r"sub-CN1_ses-01 \(subject 'CN1'\) and sub-Z2_ses-01 \(subject 'Z2'\): preprocessed volumes correlate "
-            r"at r = (0\.99[5-9]\d|1\.0000)",
+            r"at r = (0\.[89]\d{3}|1\.0000)",
         ],
     )
     assert len(run.error_lines()) == 1, run.describe()
