@@ -7,7 +7,10 @@ from brainaug.workflow_step import workflow_step
 
 with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     params = snakemake.params
-    gan_quality = pd.read_csv(snakemake.input.gan_quality, dtype={"repeat": str, "fold": str}) if snakemake.input.gan_quality else None
+    # A list (empty when no strategy uses the GAN) from if_gan.
+    gan_paths = snakemake.input.gan_quality
+    gan_paths = [gan_paths] if isinstance(gan_paths, str) else list(gan_paths)
+    gan_quality = pd.read_csv(gan_paths[0], dtype={"repeat": str, "fold": str}) if gan_paths else None
     write_front_page(
         snakemake.output.html,
         table=pd.read_csv(snakemake.input.table),

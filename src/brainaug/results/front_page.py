@@ -20,12 +20,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from brainaug.results.table import format_table
+from brainaug.results.table import _fmt, format_table
 
 __all__ = ["front_page_html", "write_front_page"]
 
+#: Snakemake's opening view puts the description in a narrow (max-w-lg) column, vertically
+#: centred beside the rule graph; a long page then loses its top. Widen that column and
+#: align it to the top, only where it holds this page (``:has``).
 _STYLE = (
-    "<style>#brainaug-summary{width:min(62rem,92vw)}"
+    "<style>.max-w-lg:has(#brainaug-summary){max-width:56rem}"
+    ".items-center:has(#brainaug-summary){align-items:flex-start}"
+    "#brainaug-summary{overflow-x:auto}"
     "#brainaug-summary table{border-collapse:collapse;font-size:0.8em;margin:0.5em 0}"
     "#brainaug-summary th,#brainaug-summary td{border:1px solid #ccc;padding:2px 6px;text-align:right}"
     "#brainaug-summary td:first-child,#brainaug-summary th:first-child{text-align:left}"
@@ -42,10 +47,36 @@ def _table_html(frame: pd.DataFrame, table_id: str) -> str:
     return frame.to_html(index=False, escape=True, border=0, table_id=table_id, na_rep="–")
 
 
+def _pct(mean: object, sd: object = None) -> str:
+    value = pd.to_numeric(pd.Series([mean, sd]), errors="coerce")
+    if pd.isna(value[0]):
+        return "–"
+    return f"{100 * value[0]:.1f}" + (f" ± {100 * value[1]:.1f}" if not pd.isna(value[1]) else "")
+
+
 def _comparison(table: pd.DataFrame, baseline: str) -> str:
-    table = table.drop(columns=["control"], errors="ignore")
+    """The table's key columns; the full table (AUC, F1, t, unadjusted p) is under Results."""
+    table = table.drop(columns=["control"], errors="ignore").copy()
     table.attrs["baseline"] = baseline
-    return _table_html(format_table(table), "brainaug-comparison")
+    shown = pd.DataFrame({"Strategy": table["strategy"].astype(str)})
+    shown["Test balanced accuracy (%)"] = [
+        _pct(m, s) for m, s in zip(table["test_balanced_accuracy"], table.get("test_balanced_accuracy_sd", [None] * len(table)))
+    ]
+    full = format_table(table)
+    if "test_balanced_accuracy_ci_low" in table.columns:
+        shown["95% CI"] = full.iloc[:, list(full.columns).index("95% CI")].to_numpy()
+    for column in ("difference_vs_baseline", "p_holm"):
+        if column in table.columns:
+            label = {"difference_vs_baseline": f"Δ vs {baseline} (pp)", "p_holm": "p (Holm)"}[column]
+            kind = "diff" if column.startswith("difference") else "p"
+            shown[label] = [_fmt(v, kind) for v in table[column]]
+    shown["Test accuracy (%)"] = [_pct(m, s) for m, s in zip(table["test_accuracy"], table.get("test_accuracy_sd", [None] * len(table)))]
+    shown["Validation accuracy (%)"] = [
+        _pct(m, s) for m, s in zip(table["val_accuracy"], table.get("val_accuracy_sd", [None] * len(table)))
+    ]
+    if "n_folds" in table.columns:
+        shown["Folds"] = table["n_folds"].astype(str).to_numpy()
+    return _table_html(shown, "brainaug-comparison")
 
 
 def _figure(png: str | os.PathLike[str]) -> str:
@@ -130,8 +161,9 @@ def front_page_html(
         parts.append(f'<p class="control" id="brainaug-control">{_esc(control)}</p>')
     parts.append("<h2>Does augmentation help?</h2>")
     parts.append(
-        f"<p>Mean (SD) over every cross-validation fold; Δ and p compare test balanced accuracy with "
-        f"<b>{_esc(baseline)}</b> (corrected repeated k-fold t-test, Holm-adjusted).</p>"
+        f"<p>Mean ± SD over every cross-validation fold; Δ and p compare test balanced accuracy with "
+        f"<b>{_esc(baseline)}</b> (corrected repeated k-fold t-test, Holm-adjusted). The full table is "
+        "under Results.</p>"
     )
     parts.append(_comparison(table, baseline))
     parts.append(_figure(figure_png))
