@@ -100,4 +100,4 @@ def test_opening_page_holds_the_checks_fidelity_and_qc(opening_page) -> None:
     assert "Leakage checks passed" in text
     assert "Not a control run" in text
     assert "Judge's balanced accuracy on synthetic volumes (label fidelity)" in text
-    assert re.search(r"QC flagged \d+ of 18 scans \(preprocess\.qc_outliers: stop\)", text), text[:2000]
+    assert re.search(r"QC flagged \d+ of 18 scans \(preprocess\.qc_outliers: stop\s*\)", text), text[:2000]
