@@ -74,7 +74,7 @@ def _reduce(volumes: np.ndarray, rows: slice) -> np.ndarray:
 
 
 def near_duplicate_pairs(
-    volumes: np.ndarray, subjects: Sequence[str], threshold: float, chunk: int = 256
+    volumes: np.ndarray, subjects: Sequence[str], threshold: float, chunk: int = 128
 ) -> list[tuple[int, int, float]]:
     """Pairs of different subjects whose volumes' deviations from the mean correlate above ``threshold``.
 
