@@ -59,7 +59,11 @@ rule dataset:
     output:
         volumes=RESULTS / "dataset" / "volumes.npy",
         index=RESULTS / "dataset" / "index.tsv",
-        decisions=RESULTS / "qc" / "decisions.tsv",
+        decisions=report(
+            RESULTS / "qc" / "decisions.tsv",
+            caption="../report/qc_decisions.rst",
+            category="Quality control",
+        ),
     params:
         image_size=config["preprocess"]["image_size"],
         qc_outliers=config["preprocess"]["qc_outliers"],
