@@ -12,10 +12,15 @@ with a tiny manifest cohort (20x24x20 NIfTI blobs, 2 classes x 3 subjects,
 Where each case is caught:
 - config values: Snakemake's ``validate`` against ``config/schema.yaml`` and
   ``brainaug.config.check_config``, before any job (no ``results/`` at all);
-- manifest problems and image headers (missing, unreadable, 2D, 4D): the
-  ``cohort`` checkpoint (no ``results/cohort.tsv``);
+- manifest problems (including a non-UTF-8 manifest and one image under two
+  subjects) and image headers (missing, unreadable, 2D, 4D, impossibly large,
+  truncated .nii, no orientation, no voxel size): the ``cohort`` checkpoint
+  (no ``results/cohort.tsv``);
 - voxel problems (NaN/Inf, constant, truncated data): the ``preprocess`` rule of
-  that scan (no ``results/preprocessed/<scan>.nii.gz``).
+  that scan (no ``results/preprocessed/<scan>.nii.gz``);
+- QC-flagged scans (``preprocess.qc_outliers: stop``) and one brain under two
+  subjects that only the voxels show (re-exported or near copies): the
+  ``dataset`` rule, the last step before training (no ``results/dataset/``).
 """
 
 from __future__ import annotations
