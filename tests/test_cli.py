@@ -64,3 +64,14 @@ def test_parser_has_subcommands():
 def test_console_script_help():
     proc = subprocess.run(["brainaug", "preprocess", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "--skull-stripped" in proc.stdout
+
+
+def test_unoriented_nifti_names_the_option(tmp_path: Path, capsys):
+    import numpy as np
+
+    bad = tmp_path / "noorient.nii.gz"
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random((8, 8, 8)).astype("float32"), None), bad)
+    rc = main(["preprocess", str(bad), str(tmp_path / "out.nii.gz"), "--size", "16"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "noorient.nii.gz has no orientation (qform_code = sform_code = 0)" in err and "--assume-orientation" in err

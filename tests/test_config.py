@@ -105,3 +105,28 @@ def test_cross_key_checks_name_the_key(change, match):
 
 def test_schema_is_itself_valid():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+@pytest.mark.parametrize(("old", "new"), [(True, "exclude"), (False, "keep")])
+def test_old_exclude_qc_outliers_is_refused_with_its_replacement(old, new):
+    config = _merged("config.yaml")
+    config["preprocess"].pop("qc_outliers")
+    config["preprocess"]["exclude_qc_outliers"] = old
+    config = _with_defaults(config)
+    with pytest.raises(ConfigError, match=rf"preprocess\.exclude_qc_outliers \({old}\) was replaced by preprocess\.qc_outliers: write 'qc_outliers: {new}'"):
+        check_config(config)
+
+
+def test_default_qc_decision_is_stop_and_orientation_is_not_assumed():
+    config = _with_defaults(_merged("config.yaml"))
+    assert config["preprocess"]["qc_outliers"] == "stop"
+    assert config["preprocess"]["assume_orientation"] is None
+    assert config["preprocess"]["duplicate_correlation"] == 0.995
+    assert _with_defaults(_merged("config.yaml", "study.yaml"))["preprocess"]["qc_outliers"] == "exclude"
+
+
+def test_assumed_orientation_must_name_three_axes():
+    config = _with_defaults(_merged("config.yaml"))
+    config["preprocess"]["assume_orientation"] = "RRS"
+    with pytest.raises(ConfigError, match=r"assume_orientation must be three letters, one of R/L, A/P and S/I each"):
+        check_config(config)

@@ -35,6 +35,13 @@ def _add_preprocess(parser: argparse.ArgumentParser) -> None:
         help="is the input already skull-stripped? (default: detect)",
     )
     parser.add_argument("--seed", type=int, default=0, help="registration sampling seed (default 0)")
+    parser.add_argument(
+        "--assume-orientation",
+        default=None,
+        metavar="CODE",
+        help="for a NIfTI without orientation (qform_code = sform_code = 0) only: the axis code to assume, "
+        "e.g. RAS or LPS (default: refuse such a file)",
+    )
 
 
 def _default_png(output: Path) -> Path:
@@ -57,14 +64,14 @@ def _run_preprocess(args: argparse.Namespace) -> int:
         output_grid(args.size)  # names the rule ("a power of two"), not the schema's list
         settings = PreprocessSettings.from_config(
             {"image_size": args.size, "n4": not args.no_n4, "skull_stripped": args.skull_stripped,
-             "threads": args.threads, "seed": args.seed}
+             "threads": args.threads, "seed": args.seed, "assume_orientation": args.assume_orientation}
         )
     except ValueError as err:
         raise UserError(str(err).replace("preprocess.image_size", "--size").replace("image_size", "--size")) from err
     try:
         row = preprocess_file(args.input, output, qc_png, args.size, settings)
     except (ValueError, TypeError, OSError, RuntimeError) as err:
-        msg = " ".join(str(err).split())
+        msg = " ".join(str(err).split()).replace("preprocess.assume_orientation", "--assume-orientation")
         if str(args.input) not in msg:
             msg = f"{args.input}: {msg}"
         raise UserError(msg) from err

@@ -56,6 +56,13 @@ def check_config(config: dict[str, Any]) -> None:
                 f"cv.n_folds ({n_folds}) so that every fold's test set holds every class"
             )
     check_preprocess(config["preprocess"])
+    if "exclude_qc_outliers" in config["preprocess"]:
+        old = config["preprocess"]["exclude_qc_outliers"]
+        raise ConfigError(
+            f"preprocess.exclude_qc_outliers ({old}) was replaced by preprocess.qc_outliers: write "
+            f"'qc_outliers: {'exclude' if old else 'keep'}' instead (or leave it out: the default 'stop' "
+            "stops before training when QC flags a scan, listing the flagged scans)"
+        )
     overlap = set(data["classes"]) & set(data.get("exclude_diagnoses", []))
     if overlap:
         raise ConfigError(f"data.exclude_diagnoses lists kept classes: {sorted(overlap)}")
@@ -88,6 +95,13 @@ def check_preprocess(section: dict[str, Any]) -> None:
             "preprocess.registration_smoothing_sigmas must have one entry per shrink factor "
             f"({len(shrink)}), got {list(sigmas)}"
         )
+    if section.get("assume_orientation") is not None:
+        from brainaug.io.headers import check_orientation_code
+
+        try:
+            check_orientation_code(section["assume_orientation"])
+        except ValueError as err:
+            raise ConfigError(str(err)) from err
     low, high = section["intensity_percentiles"]
     if not low < high:
         raise ConfigError(

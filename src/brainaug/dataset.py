@@ -7,13 +7,14 @@ files each time would dominate a CPU run. One ``.npy`` file opened with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from brainaug.duplicates import check_duplicate_subjects
 from brainaug.io.atomic import atomic_output
 
 __all__ = ["build_dataset", "load_dataset", "select_subjects", "INDEX_COLUMNS"]
@@ -29,6 +30,8 @@ def build_dataset(
     out_index: str | Path,
     expected_affine: np.ndarray | None = None,
     exclude: Sequence[str] = (),
+    duplicate_correlation: float | None = None,
+    voxel_hashes: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Stack every preprocessed scan of the cohort into ``(N, S, S, S)`` float32.
 
@@ -40,9 +43,17 @@ def build_dataset(
         expected_affine: if given, every volume's affine must match it (a file
             from a run with other settings would otherwise slip in).
         exclude: scan IDs left out (e.g. QC outliers).
+        duplicate_correlation: if given, two different subjects whose volumes
+            are near-identical (or whose ``voxel_hashes`` match) stop the build,
+            before anything is written (:func:`brainaug.duplicates.check_duplicate_subjects`).
+        voxel_hashes: scan_id -> hash of the input scan's voxels (QC rows).
 
     Returns:
         The index table, rows in the order of the array.
+
+    Raises:
+        ValueError: a volume of the wrong shape or grid, or with NaN/Inf.
+        DuplicateSubjectsError: one scan under two subjects.
     """
     rows = cohort[~cohort["scan_id"].isin(list(exclude))].sort_values("scan_id").reset_index(drop=True)
     shape = (len(rows), image_size, image_size, image_size)
@@ -60,6 +71,11 @@ def build_dataset(
                 raise ValueError(f"{path} contains NaN or Inf voxels")
             stack[i] = data
         stack.flush()
+        if duplicate_correlation is not None:
+            hashes = [str((voxel_hashes or {}).get(scan, "")) for scan in rows["scan_id"]]
+            check_duplicate_subjects(
+                stack, list(rows["scan_id"]), list(rows["subject_id"]), duplicate_correlation, hashes
+            )
         del stack
     index = rows[INDEX_COLUMNS].copy()
     index["label"] = index["label"].astype(int)

@@ -145,7 +145,7 @@ def build_settings(
 
     Args:
         cls: a frozen dataclass whose fields are keys of the section (schema keys that
-            are not fields, such as ``preprocess.exclude_qc_outliers``, are validated
+            are not fields, such as ``preprocess.qc_outliers``, are validated
             and then left out).
         name: the section's key in the config (``"gan"``); errors start with it.
         section: the user's section; ``None`` means empty (all defaults).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zlib
 from pathlib import Path
 
 import nibabel as nib
@@ -25,7 +26,8 @@ CLASSES = ["CN", "MCI", "AD"]
 
 def _nifti(path: Path, shape: tuple[int, ...] = (4, 4, 4)) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = np.random.default_rng(0).uniform(size=shape).astype(np.float32)
+    # Seeded by the path: identical files under two subjects are refused.
+    data = np.random.default_rng(zlib.crc32(str(path).encode())).uniform(size=shape).astype(np.float32)
     nib.save(nib.Nifti1Image(data, np.eye(4)), path)
     return path
 
@@ -213,3 +215,18 @@ def test_validate_images_names_bad_scans(tmp_path: Path) -> None:
     assert "sub-flat: " in text and "single slice" in text
     assert "sub-junk: Cannot read image" in text
     assert "sub-ok" not in text
+
+
+def test_latin1_manifest_is_refused_naming_the_line(tmp_path: Path) -> None:
+    _images(tmp_path, ["a.nii.gz", "b.nii.gz"])
+    path = tmp_path / "m.csv"
+    path.write_bytes("subject_id,image,diagnosis\nS1,a.nii.gz,CN\nJosé,b.nii.gz,AD\n".encode("latin-1"))
+    with pytest.raises(CohortError, match=r"m\.csv is not UTF-8: line 3, column 4 has byte 0xe9 .*Save the manifest as UTF-8"):
+        read_manifest(path, ["CN", "AD"])
+
+
+def test_utf8_manifest_with_byte_order_mark_is_read(tmp_path: Path) -> None:
+    _images(tmp_path, ["a.nii.gz", "b.nii.gz"])
+    path = tmp_path / "m.csv"
+    path.write_bytes("subject_id,image,diagnosis\nS1,a.nii.gz,CN\nJosé,b.nii.gz,AD\n".encode("utf-8-sig"))
+    assert sorted(read_manifest(path, ["CN", "AD"])["subject_id"]) == ["José", "S1"]

@@ -46,6 +46,8 @@ __all__ = [
     "WorkflowRun",
     "blob_volume",
     "write_volume",
+    "write_header_only",
+    "write_without_orientation",
     "make_manifest_rows",
     "write_manifest",
     "manifest_config",
@@ -149,6 +151,49 @@ def write_volume(path: str | os.PathLike[str], data: np.ndarray, spacing: float 
     return path
 
 
+def write_header_only(path: str | os.PathLike[str], shape: Sequence[int], payload: int = 600) -> Path:
+    """A gzipped NIfTI whose header claims ``shape`` (int16) but which holds ``payload`` zero bytes.
+
+    A corrupt or hostile header: 4000^3 voxels claimed over a file of about 100 bytes.
+    """
+    import gzip
+
+    header = nib.Nifti1Header()
+    header.set_data_shape(tuple(int(s) for s in shape))
+    header.set_data_dtype(np.int16)
+    header.set_qform(np.eye(4), 1)
+    header.set_sform(np.eye(4), 1)
+    header["vox_offset"] = 352
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header.binaryblock + b"\0" * (4 + payload))
+    return path
+
+
+def write_without_orientation(
+    path: str | os.PathLike[str], data: np.ndarray, zero_pixdim: bool = False, spacing: float = BLOB_SPACING_MM
+) -> Path:
+    """Write ``data`` as NIfTI with ``qform_code = sform_code = 0`` (no orientation), voxels of ``spacing`` mm.
+
+    With ``zero_pixdim`` the voxel sizes are 0 instead (nibabel refuses to write that,
+    so the header bytes are patched: pixdim is 8 float32 at byte 76).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = nib.Nifti1Image(np.asarray(data), None)
+    image.header.set_zooms((spacing,) * 3)
+    if not zero_pixdim:
+        nib.save(image, str(path))
+        return path
+    assert path.suffix == ".nii", "zero_pixdim patches an uncompressed .nii"
+    nib.save(image, str(path))
+    raw = bytearray(path.read_bytes())
+    raw[80:92] = np.zeros(3, dtype="<f4").tobytes()
+    path.write_bytes(bytes(raw))
+    return path
+
+
 def make_manifest_rows(
     root: str | os.PathLike[str],
     classes: Sequence[str] = ("CN", "AD"),
@@ -247,7 +292,9 @@ def manifest_config(
     config: dict[str, Any] = {
         "data": {"source": "manifest", "manifest": str(Path(manifest).resolve()), "classes": list(classes)},
         "cv": {"n_folds": int(n_folds)},
-        "preprocess": {"image_size": int(image_size)},
+        # Blobs are not brains: every one registers to the template at r ~ 0.45 and is
+        # QC-flagged, so tests that train on them say so (the default, stop, would stop them).
+        "preprocess": {"image_size": int(image_size), "qc_outliers": "keep"},
     }
     for name, values in sections.items():
         if isinstance(values, Mapping) and isinstance(config.get(name), dict):

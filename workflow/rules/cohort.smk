@@ -30,6 +30,7 @@ checkpoint cohort:
         data=config["data"],
         n_folds=N_FOLDS,
         controls=config["controls"],
+        assume_orientation=config["preprocess"]["assume_orientation"],
     log:
         "logs/cohort/cohort.log",
     benchmark:

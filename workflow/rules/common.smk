@@ -119,9 +119,16 @@ def strategy_settings(wildcards):
 
 
 def preprocess_settings():
-    """The keys that shape one scan's output; the QC floor and the outlier exclusion act later."""
-    later = ("exclude_qc_outliers", "qc_min_correlation")
-    return {k: v for k, v in config["preprocess"].items() if k not in later}
+    """The keys that shape one scan's output; QC and duplicate decisions act later.
+
+    ``assume_orientation`` is passed only when set, so a run made before the key
+    existed does not re-preprocess every scan.
+    """
+    later = ("exclude_qc_outliers", "qc_min_correlation", "qc_outliers", "duplicate_correlation")
+    settings = {k: v for k, v in config["preprocess"].items() if k not in later}
+    if settings.get("assume_orientation") is None:
+        settings.pop("assume_orientation", None)
+    return settings
 
 
 #: Every (repeat, fold) GAN, in repeat then fold order; scripts zip it with their inputs.
@@ -157,4 +164,5 @@ def final_outputs():
         str(RESULTS / "tables" / "augmentation_comparison.csv"),
         str(RESULTS / "tables" / "resources.tsv"),
         str(RESULTS / "figures" / "strategy_comparison.png"),
+        str(RESULTS / "report" / "front_page.html"),
     ] + if_gan("tables/gan_quality.csv", "figures/gan_losses.png")

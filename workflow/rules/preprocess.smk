@@ -59,9 +59,16 @@ rule dataset:
     output:
         volumes=RESULTS / "dataset" / "volumes.npy",
         index=RESULTS / "dataset" / "index.tsv",
+        decisions=report(
+            RESULTS / "qc" / "decisions.tsv",
+            caption="../report/qc_decisions.rst",
+            category="Quality control",
+        ),
     params:
         image_size=config["preprocess"]["image_size"],
-        exclude_qc_outliers=config["preprocess"]["exclude_qc_outliers"],
+        qc_outliers=config["preprocess"]["qc_outliers"],
+        min_correlation=config["preprocess"]["qc_min_correlation"],
+        duplicate_correlation=config["preprocess"]["duplicate_correlation"],
     log:
         "logs/dataset/dataset.log",
     benchmark:

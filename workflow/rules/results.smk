@@ -159,3 +159,36 @@ rule resource_summary:
         runtime=10,
     script:
         "../scripts/resource_summary.py"
+
+
+rule front_page:
+    """The report's opening page (included by workflow/report/workflow.rst): the answer first."""
+    input:
+        # The table exists only once the leakage checks passed (rule results_table).
+        table=RESULTS / "tables" / "augmentation_comparison.csv",
+        figure=RESULTS / "figures" / "strategy_comparison.png",
+        decisions=RESULTS / "qc" / "decisions.tsv",
+        gan_quality=if_gan("tables/gan_quality.csv"),
+    output:
+        html=report(
+            RESULTS / "report" / "front_page.html",
+            caption="../report/front_page.rst",
+            category="Summary",
+        ),
+    params:
+        classes=CLASSES,
+        baseline=config["results"]["baseline"],
+        control=CONTROL_BANNER,
+        qc_outliers=config["preprocess"]["qc_outliers"],
+        n_classifier_runs=len(CLASSIFIER_RUNS),
+        n_gans=len(GAN_RUNS) if USES_GAN else 0,
+    log:
+        "logs/front_page/front_page.log",
+    benchmark:
+        RESULTS / "benchmarks/front_page/front_page.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/front_page.py"

@@ -13,7 +13,7 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     if "bids" in snakemake.input.keys():
         data["source"], data["bids_dir"] = "bids", snakemake.input.bids
     cohort = load_cohort(data, n_folds=snakemake.params.n_folds)
-    validate_images(cohort)
+    validate_images(cohort, assume_orientation=snakemake.params.assume_orientation)
     controls = ControlSettings.from_config(snakemake.params.controls)
     if controls.shuffle_labels:
         cohort = shuffle_subject_labels(cohort, controls.seed)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainaug.cohort.duplicates import DuplicateImageError, check_shared_images
 from brainaug.io.atomic import atomic_output
 
 __all__ = [
@@ -256,6 +257,10 @@ def finalize_cohort(
                 f"(subject {key[0]!r}, session {key[1]!r}, image {key[2]})"
             )
         first_seen[key] = i
+    try:
+        check_shared_images(list(df["image"]), list(df["subject_id"]), origins)
+    except DuplicateImageError as err:
+        raise CohortError(str(err)) from err
 
     for (subject, session), group in df.groupby(["subject_id", "session_id"], sort=False):
         diagnoses = group["diagnosis"].unique()
@@ -332,28 +337,38 @@ def read_cohort(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def validate_images(df: pd.DataFrame, jobs: int = 1, max_listed: int = 20) -> None:
+def validate_images(
+    df: pd.DataFrame, jobs: int = 1, max_listed: int = 20, assume_orientation: str | None = None
+) -> None:
     """Check every image's header (not its voxels) before any per-scan work.
 
     Reading headers only (SimpleITK ``ReadImageInformation``, nibabel's lazy
     load, the DICOM file list) takes seconds for a whole cohort, so a workflow
-    can refuse a cohort with an unreadable, 2D or 4D file up front instead of
-    failing one preprocessing job hours in. NaN/Inf and constant images need the
-    voxels and are caught by :func:`brainaug.io.load_image` per scan.
+    can refuse a cohort with an unreadable, 2D, 4D or impossibly large file, or a
+    NIfTI without orientation, up front instead of failing one preprocessing job
+    hours in. NaN/Inf and constant images need the voxels and are caught by
+    :func:`brainaug.io.load_image` per scan.
 
     Args:
         df: cohort table (``scan_id``, ``image``).
         jobs: threads reading headers in parallel.
         max_listed: at most this many problems are listed in the message.
+        assume_orientation: ``preprocess.assume_orientation``: ``None`` makes a
+            NIfTI without orientation an error.
 
     Raises:
         CohortError: listing each bad scan (``scan_id``, path, problem).
     """
+    from brainaug.io.headers import check_nifti_header, check_plausible_size, is_nifti
     from brainaug.io.images import ImageValidationError, check_image_shape, read_image_shape
 
     def problem(image: str) -> str | None:
         try:
-            check_image_shape(read_image_shape(image), image)
+            if is_nifti(image):
+                check_nifti_header(image, assume_orientation)
+            shape = read_image_shape(image)
+            check_plausible_size(shape, image)
+            check_image_shape(shape, image)
         except ImageValidationError as err:
             return str(err)
         return None

@@ -222,8 +222,14 @@ def _load_sitk(path: Path) -> sitk.Image:
 
 
 def _load_nibabel(path: Path) -> sitk.Image:
+    from brainaug.io.headers import check_plausible_size
+
     try:
         img = nib.load(str(path))
+    except Exception as err:  # nibabel raises several unrelated types
+        raise ImageValidationError(f"Cannot read image {path}: {err}") from err
+    check_plausible_size(img.shape, path)
+    try:
         data = np.asanyarray(img.dataobj)
     except Exception as err:  # nibabel raises several unrelated types
         raise ImageValidationError(f"Cannot read image {path}: {err}") from err
@@ -232,15 +238,20 @@ def _load_nibabel(path: Path) -> sitk.Image:
     return nibabel_to_sitk(data.astype(np.float32, copy=False), img.affine)
 
 
-def load_image(path: str | Path) -> sitk.Image:
+def load_image(path: str | Path, assume_orientation: str | None = None) -> sitk.Image:
     """Load one 3D MRI volume as a float32 SimpleITK image, validated.
 
     Singleton axes after the third are dropped (a NIfTI of shape (X, Y, Z, 1)
-    is 3D). DICOM: pass the folder of one series.
+    is 3D). DICOM: pass the folder of one series. A NIfTI header is checked
+    first (:func:`brainaug.io.headers.check_nifti_header`): an impossible size,
+    invalid voxel sizes, or no orientation is an error naming the file.
 
     Args:
         path: ``.nii``, ``.nii.gz``, ``.mgz``, ``.mgh``, ``.nrrd``, ``.mha``,
             ``.mhd`` (or anything else SimpleITK reads), or a DICOM series folder.
+        assume_orientation: for a NIfTI without orientation (``qform_code =
+            sform_code = 0``) only: the axis code to assume (``"RAS"``,
+            ``"LPS"``...), origin at voxel 0; ``None`` makes such a file an error.
 
     Returns:
         3D float32 ``sitk.Image`` with the file's spacing, origin and direction (LPS).
@@ -256,13 +267,24 @@ def load_image(path: str | Path) -> sitk.Image:
     if _is_nibabel_path(path):
         return _load_nibabel(path)
     if path.name.lower().endswith((".nii", ".nii.gz")):
+        from brainaug.io.headers import check_nifti_header, orientation_affine
+
+        check_nifti_header(path, assume_orientation)
         # ITK's NIfTI reader silently turns NaN/Inf into 0, so check the
         # voxels through nibabel; geometry still comes from SimpleITK below.
         try:
-            voxels = np.asanyarray(nib.load(str(path)).dataobj)
+            nifti = nib.load(str(path))
+            voxels = np.asanyarray(nifti.dataobj)
         except Exception as err:  # nibabel raises several unrelated types
             raise ImageValidationError(f"Cannot read image {path}: {err}") from err
         validate_image_array(voxels, path)
+        header = nifti.header
+        if int(header["qform_code"]) == 0 and int(header["sform_code"]) == 0:
+            # The user chose this orientation (preprocess.assume_orientation).
+            affine = orientation_affine(assume_orientation, tuple(header.get_zooms()[:3]))
+            logger.warning("%s has no orientation; assuming %s as configured", path, assume_orientation)
+            data = voxels.reshape(voxels.shape[:3]).astype(np.float32, copy=False)
+            return nibabel_to_sitk(data, affine)
         del voxels
         image = _load_sitk(path)
         return _finish_sitk(image)

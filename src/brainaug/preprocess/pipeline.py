@@ -16,6 +16,7 @@ smoothed and resampled once to ~0.75 x the output spacing, which keeps a 1 mm
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -75,9 +76,22 @@ def _sitk_threads(n: int) -> Iterator[None]:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(old)
 
 
-def _load(path: str | os.PathLike[str]) -> sitk.Image:
+def _load(path: str | os.PathLike[str], assume_orientation: str | None = None) -> sitk.Image:
     """Read a scan with the project's validating loader (raises ``ImageValidationError``)."""
-    return load_image(path)
+    return load_image(path, assume_orientation=assume_orientation)
+
+
+def voxel_hash(image: sitk.Image) -> str:
+    """Digest of an image's voxels and size as loaded (header and file name play no part).
+
+    Two subjects whose scans hash alike are one scan re-exported; the dataset step
+    refuses them (:mod:`brainaug.duplicates`). Hashing the array already in memory
+    costs about a millisecond per megabyte.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr(tuple(image.GetSize())).encode())
+    digest.update(np.ascontiguousarray(sitk.GetArrayViewFromImage(image), dtype=np.float32).tobytes())
+    return digest.hexdigest()
 
 
 def _as_3d_float(image: sitk.Image, what: str) -> sitk.Image:
@@ -203,8 +217,9 @@ def preprocess_scan(
         t = now
 
     with _sitk_threads(settings.threads):
-        img = image if isinstance(image, sitk.Image) else _load(image)
+        img = image if isinstance(image, sitk.Image) else _load(image, settings.assume_orientation)
         img = _as_3d_float(img, what)
+        content_hash = voxel_hash(img)
         # Canonical orientation, the template's (RAS voxel order). World coordinates
         # do not change; the initializer and the memory layout do.
         target = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(grid.GetDirection())
@@ -273,6 +288,7 @@ def preprocess_scan(
         "skull_stripped_input": bool(stripped),
         "n4_applied": bool(settings.n4),
         "seconds": round(time.perf_counter() - t_start, 3),
+        "voxel_hash": content_hash,
         **timings,
     }
     return PreprocessResult(volume=scaled, image=out_img, mask=mask, transform=reg.transform, qc=qc)

@@ -18,7 +18,22 @@ import pandas as pd
 
 from brainaug.io.atomic import atomic_output
 
-__all__ = ["QC_COLUMNS", "plot_qc", "robust_z", "summarise", "write_summary"]
+__all__ = [
+    "QC_CHOICES",
+    "QCStopError",
+    "QC_COLUMNS",
+    "decide_outliers",
+    "plot_qc",
+    "robust_z",
+    "summarise",
+    "write_summary",
+]
+
+#: What ``preprocess.qc_outliers`` may say about flagged scans.
+QC_CHOICES = ("stop", "exclude", "keep")
+
+#: Columns of ``results/qc/decisions.tsv``.
+DECISION_COLUMNS = ["scan_id", "correlation", "correlation_z", "flagged", "decision", "reason"]
 
 #: Leading columns of ``results/qc/summary.tsv``.
 QC_COLUMNS = ["scan_id", "correlation", "mattes_mi", "seconds", "outlier"]
@@ -103,3 +118,73 @@ def write_summary(
     with atomic_output(path) as tmp:
         df.to_csv(tmp, sep="\t", index=False)
     return df
+
+
+class QCStopError(RuntimeError):
+    """QC flagged scans and ``preprocess.qc_outliers`` is ``stop``: nobody has decided yet."""
+
+
+def decide_outliers(summary: pd.DataFrame, choice: str, min_correlation: float) -> pd.DataFrame:
+    """Apply ``preprocess.qc_outliers`` to the QC summary, before any training.
+
+    A flag in a table nobody reads is not a decision: with ``stop`` (the default)
+    a flagged scan stops the run, and the message lists every flagged scan with
+    its scores and names the two other choices, so the user decides once, in the
+    config, where it is recorded.
+
+    Args:
+        summary: :func:`summarise`'s table (``scan_id``, ``correlation``,
+            ``correlation_z``, ``outlier``).
+        choice: ``"stop"``, ``"exclude"`` or ``"keep"``.
+        min_correlation: ``preprocess.qc_min_correlation``, quoted in the reasons.
+
+    Returns:
+        One row per scan (``DECISION_COLUMNS``): ``decision`` is ``"train"``,
+        ``"excluded"`` or ``"kept"`` (flagged but trained on), ``reason`` says why.
+
+    Raises:
+        ValueError: unknown ``choice``.
+        QCStopError: ``choice`` is ``"stop"`` and a scan is flagged.
+    """
+    if choice not in QC_CHOICES:
+        raise ValueError(f"preprocess.qc_outliers must be one of {list(QC_CHOICES)}, got {choice!r}")
+    flagged = summary["outlier"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
+
+    def why(row: pd.Series) -> str:
+        parts = []
+        if float(row["correlation"]) < min_correlation:
+            parts.append(f"correlation {float(row['correlation']):.3f} < qc_min_correlation {min_correlation}")
+        if float(row["correlation_z"]) < -3.0:
+            parts.append(f"robust z {float(row['correlation_z']):.2f} < -3 vs the cohort")
+        return "; ".join(parts) or "flagged"
+
+    reasons = [why(row) if f else "" for f, (_, row) in zip(flagged, summary.iterrows())]
+    if choice == "stop" and flagged.any():
+        listed = "\n".join(
+            f"  {scan}: registration correlation {float(c):.3f}, robust z {float(z):.2f} ({reason})"
+            for scan, c, z, reason, f in zip(
+                summary["scan_id"], summary["correlation"], summary["correlation_z"], reasons, flagged
+            )
+            if f
+        )
+        raise QCStopError(
+            f"QC flagged {int(flagged.sum())} of {len(summary)} scans, and preprocess.qc_outliers is 'stop', "
+            f"so nothing is trained:\n{listed}\n"
+            "Look at results/qc/<scan>.png, then decide in your config: preprocess.qc_outliers: exclude "
+            "(leave them out of training) or preprocess.qc_outliers: keep (train on them); "
+            "the report lists the decision."
+        )
+    decision = np.where(flagged, "excluded" if choice == "exclude" else "kept", "train")
+    reason = [
+        f"{r}; preprocess.qc_outliers: {choice}" if f else "passed QC" for r, f in zip(reasons, flagged)
+    ]
+    return pd.DataFrame(
+        {
+            "scan_id": summary["scan_id"].astype(str).to_numpy(),
+            "correlation": summary["correlation"].to_numpy(),
+            "correlation_z": summary["correlation_z"].to_numpy(),
+            "flagged": flagged,
+            "decision": decision,
+            "reason": reason,
+        }
+    )[DECISION_COLUMNS]

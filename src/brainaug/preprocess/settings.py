@@ -44,6 +44,8 @@ class PreprocessSettings:
         intensity_percentiles: (low, high) percentiles inside the brain mapped to -1 and 1.
         threads: SimpleITK threads for this scan (1 for parallel Snakemake jobs).
         seed: seed of the registration's random sampling (deterministic output).
+        assume_orientation: for a NIfTI without orientation only, the axis code to
+            assume (``"RAS"``, ``"LPS"``...); ``None`` refuses such a file.
     """
 
     image_size: int
@@ -62,6 +64,7 @@ class PreprocessSettings:
     intensity_percentiles: tuple[float, float]
     threads: int
     seed: int
+    assume_orientation: str | None = None
 
     @property
     def skull_stripped_choice(self) -> bool | None:
