@@ -67,10 +67,10 @@ def main() -> None:
     params = ms_ssim_params(real.shape[1:])
     loo = float(np.median(nearest_neighbour_distances(real, real, exclude_identical_index=True)))
 
-    def describe(name: str, volumes: np.ndarray) -> None:
+    def describe(name: str, volumes: np.ndarray, ratio: bool = True) -> None:
         ms = ms_ssim_diversity(volumes, np.random.default_rng(0), max_pairs=64, params=params)
-        ratio = float(np.median(nearest_neighbour_distances(volumes, real))) / loo
-        print(f"| {name} | {ms:.3f} | {ratio:.2f} |")
+        nn = f"{float(np.median(nearest_neighbour_distances(volumes, real))) / loo:.2f}" if ratio else "–"
+        print(f"| {name} | {ms:.3f} | {nn} |")
 
     encoder, generator = result.gan.encoder, result.gan.generator
     with torch.no_grad():
@@ -80,12 +80,12 @@ def main() -> None:
           f"(prior {settings.latent_dim ** 0.5:.1f}), mean |per-dimension mean| {codes.mean(0).abs().mean():.2f} "
           f"(prior 0), mean per-dimension SD {codes.std(0).mean():.2f} (prior 1)\n")
     print("| volumes | MS-SSIM within | nearest-neighbour ratio |\n|---|---|---|")
-    describe("real training volumes", real)
+    describe("real training volumes", real, ratio=False)
     samples, _ = synthesize(generator, classes, 12, seed=1)
     describe("G(z, y), z ~ N(0, I)", samples)
     calibrated = recalibrate_batchnorm(generator, len(classes), 1)
     with torch.no_grad():
-        describe("G(E(x), y), reconstructions", calibrated(codes, torch.from_numpy(labels)).numpy()[:, 0])
+        describe("G(E(x), y), reconstructions", calibrated(codes, torch.from_numpy(np.array(labels))).numpy()[:, 0])
         y = torch.arange(len(classes)).repeat_interleave(12)
         for scale in (1.5, 2.0, 3.0):
             z = torch.randn(len(y), settings.latent_dim, generator=torch.Generator().manual_seed(1)) * scale
