@@ -400,7 +400,10 @@ def run_workflow(
         env=full_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
+        # Not the locale's codec: under a C locale it is ASCII, and messages quote
+        # file contents (a non-UTF-8 manifest line shows U+FFFD).
+        encoding="utf-8",
+        errors="replace",
         start_new_session=True,
     )
     try:

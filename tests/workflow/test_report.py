@@ -77,7 +77,7 @@ def opening_page(tiny_run, workflow_helpers) -> _Visible:
     dom = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
          "--dump-dom", report.resolve().as_uri()],
-        capture_output=True, text=True, timeout=180, check=True,
+        capture_output=True, encoding="utf-8", errors="replace", timeout=180, check=True,
     ).stdout
     page = _Visible()
     page.feed(dom)
