@@ -1,11 +1,16 @@
 """Preprocess one T1 scan into an S^3 volume in MNI template space, scaled to [-1, 1].
 
 Steps (stage costs in benchmarks/README.md, "Preprocessing speed"): load -> squeeze -> canonical orientation ->
-downsample to a working resolution -> N4 bias correction (fitted on a shrunk copy)
--> affine registration to the template (Mattes MI, multi-resolution) -> brain mask
-(template mask in template space, AND the scan's own foreground when it is already
-skull-stripped) -> anti-aliased resampling onto ``output_grid(S)`` (which is the crop
-to the brain's bounding box) -> robust intensity scaling, background exactly -1.
+downsample to a working resolution -> affine registration to the template (Mattes MI,
+multi-resolution, similarity then affine, on the head or, for skull-stripped input, the brain)
+-> N4 bias correction fitted inside the template brain mask pulled back through that
+registration -> the affine refined on the corrected scan with the metric sampling the
+template brain mask only -> brain mask (template mask in template space, AND the scan's
+own foreground when it is already skull-stripped) -> anti-aliased resampling onto
+``output_grid(S)`` (which is the crop to the brain's bounding box) -> robust intensity
+scaling, background exactly -1. Why this order: benchmarks/README.md, "Registration
+against ANTs" (an N4 fitted on the whole head lets scalp and fat pull the field; skull and
+neck pull a whole-head affine).
 
 Why a working resolution: the output grid is 2.4-5 mm per voxel, so carrying a 1 mm,
 11-million-voxel scan through N4 and registration only costs time. The scan is

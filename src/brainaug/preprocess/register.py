@@ -6,6 +6,12 @@ mutual information (robust to the contrast and intensity scale of any T1 scan)
 on a random subset of template voxels whose seed is fixed, so the result is
 reproducible. The fixed image is the template downsampled to a few mm: the
 output grid is 2.4-5 mm per voxel, so a finer registration buys nothing.
+
+:func:`refine_on_brain` then refines that affine with the metric sampling the template
+brain mask only, as ANTs does with a fixed-image mask: on a head with skull, the
+whole-head fit is a robust start, and the brain-only fit stops scalp, skull and neck
+from pulling the brain off (+0.01-0.02 correlation on every Colin27 case of
+benchmarks/registration_vs_ants.py).
 """
 
 from __future__ import annotations
