@@ -61,8 +61,10 @@ class PreprocessResult:
         image: the same volume as a SimpleITK image on ``output_grid(S)``.
         mask: bool array (S, S, S), the brain mask used (same order as ``volume``).
         transform: template -> scan affine (what ``sitk.Resample`` uses).
-        qc: ``correlation``, ``mattes_mi``, ``skull_stripped_input``, ``n4_applied``,
-            ``seconds`` and per-stage timings ``t_<stage>``.
+        qc: ``correlation`` (:func:`template_correlation`), ``mattes_mi`` (of the last
+            registration stage: with ``registration_refine_on_brain``, inside the template
+            brain mask), ``skull_stripped_input``, ``n4_applied``, ``seconds`` and per-stage
+            timings ``t_<stage>``.
     """
 
     volume: np.ndarray
