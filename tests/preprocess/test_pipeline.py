@@ -21,8 +21,8 @@ from brainaug.preprocess import (
     write_summary,
 )
 from brainaug.preprocess.bias import n4_correct
-from brainaug.preprocess.pipeline import template_on_grid, write_nifti
-from brainaug.preprocess.register import resample_like
+from brainaug.preprocess.pipeline import finish_on_grid, template_correlation, template_on_grid, write_nifti
+from brainaug.preprocess.register import refine_on_brain, register_to_template, resample_like
 from brainaug.template import grid_affine, load_template
 
 S = 32
@@ -97,6 +97,48 @@ def test_deterministic_with_fixed_seed(head_result):
     again = preprocess_scan(img, S, PreprocessSettings.from_config(dict(image_size=S)))
     np.testing.assert_array_equal(again.volume, res.volume)
 
+
+
+def test_qc_correlation_is_the_benchmark_metric(head_result):
+    # qc/summary.tsv's number and benchmarks/registration_vs_ants.py's are one function.
+    _, res = head_result
+    assert res.qc["correlation"] == round(template_correlation(res.volume), 6)
+    assert template_correlation(template_on_grid(S)[0]) == pytest.approx(1.0)
+
+
+def test_finish_on_grid_on_the_template_itself():
+    # The template head through the identity: skull masked off, scaled, scoring near 1.
+    vol, img, mask, corr = finish_on_grid(load_template().t1_head, sitk.Transform(), S)
+    assert np.array_equal(mask, template_on_grid(S)[1])
+    assert vol.min() == -1.0 and vol.max() == 1.0 and np.all(vol[~mask] == -1.0)
+    assert img.GetSize() == (S, S, S)
+    assert corr > 0.98  # measured 0.986: smoothing carries some scalp over the mask edge
+
+
+@pytest.mark.parametrize("n4_mask, refine", [("head", False), ("brain", False), ("head", True)])
+def test_registration_variants_recover_the_pose(head_result, n4_mask, refine):
+    img, _ = head_result
+    settings = PreprocessSettings.from_config(
+        dict(image_size=S, n4_mask=n4_mask, registration_refine_on_brain=refine)
+    )
+    res = preprocess_scan(img, S, settings)
+    assert res.qc["correlation"] > 0.9, res.qc
+    assert ("t_refine" in res.qc) is refine
+
+
+def test_refine_on_brain_keeps_a_good_registration_and_checks_arguments():
+    tpl = load_template()
+    img = warped(tpl.t1_head)
+    start = register_to_template(img)
+    refined = refine_on_brain(img, start.transform)
+    pose = known_pose()
+    for p in [(0.0, -18.0, 18.0), (40.0, -20.0, 10.0), (-30.0, 40.0, 30.0)]:
+        back = np.array(pose.TransformPoint(refined.transform.TransformPoint(p)))
+        assert np.linalg.norm(back - np.array(p)) < 2.0, (p, back)
+    with pytest.raises(TypeError, match="initial must be a sitk.AffineTransform"):
+        refine_on_brain(img, sitk.Euler3DTransform())
+    with pytest.raises(ValueError, match="same length"):
+        refine_on_brain(img, start.transform, shrink_factors=(2, 1), smoothing_sigmas=(1.0,))
 
 def test_skull_stripped_input_keeps_its_own_mask():
     tpl = load_template()

@@ -1,11 +1,16 @@
 """Preprocess one T1 scan into an S^3 volume in MNI template space, scaled to [-1, 1].
 
 Steps (stage costs in benchmarks/README.md, "Preprocessing speed"): load -> squeeze -> canonical orientation ->
-downsample to a working resolution -> N4 bias correction (fitted on a shrunk copy)
--> affine registration to the template (Mattes MI, multi-resolution) -> brain mask
-(template mask in template space, AND the scan's own foreground when it is already
-skull-stripped) -> anti-aliased resampling onto ``output_grid(S)`` (which is the crop
-to the brain's bounding box) -> robust intensity scaling, background exactly -1.
+downsample to a working resolution -> affine registration to the template (Mattes MI,
+multi-resolution, similarity then affine, on the head or, for skull-stripped input, the brain)
+-> N4 bias correction fitted inside the template brain mask pulled back through that
+registration -> the affine refined on the corrected scan with the metric sampling the
+template brain mask only -> brain mask (template mask in template space, AND the scan's
+own foreground when it is already skull-stripped) -> anti-aliased resampling onto
+``output_grid(S)`` (which is the crop to the brain's bounding box) -> robust intensity
+scaling, background exactly -1. Why this order: benchmarks/README.md, "Registration
+against ANTs" (an N4 fitted on the whole head lets scalp and fat pull the field; skull and
+neck pull a whole-head affine).
 
 Why a working resolution: the output grid is 2.4-5 mm per voxel, so carrying a 1 mm,
 11-million-voxel scan through N4 and registration only costs time. The scan is
@@ -32,7 +37,7 @@ import SimpleITK as sitk
 from brainaug.io.atomic import atomic_output
 from brainaug.io.images import load_image
 from brainaug.preprocess.bias import n4_correct
-from brainaug.preprocess.register import register_to_template, resample_like
+from brainaug.preprocess.register import refine_on_brain, register_to_template, resample_like
 from brainaug.preprocess.settings import PreprocessSettings
 from brainaug.template import grid_affine, load_template, output_grid
 
@@ -43,6 +48,8 @@ __all__ = [
     "preprocess_file",
     "detect_skull_stripped",
     "template_on_grid",
+    "template_correlation",
+    "finish_on_grid",
     "write_nifti",
 ]
 
@@ -55,8 +62,10 @@ class PreprocessResult:
         image: the same volume as a SimpleITK image on ``output_grid(S)``.
         mask: bool array (S, S, S), the brain mask used (same order as ``volume``).
         transform: template -> scan affine (what ``sitk.Resample`` uses).
-        qc: ``correlation``, ``mattes_mi``, ``skull_stripped_input``, ``n4_applied``,
-            ``seconds`` and per-stage timings ``t_<stage>``.
+        qc: ``correlation`` (:func:`template_correlation`), ``mattes_mi`` (of the last
+            registration stage: with ``registration_refine_on_brain``, inside the template
+            brain mask), ``skull_stripped_input``, ``n4_applied``, ``seconds`` and per-stage
+            timings ``t_<stage>``.
     """
 
     volume: np.ndarray
@@ -182,6 +191,76 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denom) if denom > 0 else 0.0
 
 
+def template_correlation(volume: np.ndarray, size: int | None = None) -> float:
+    """The registration quality metric: Pearson correlation with the template brain inside its mask.
+
+    Both on ``output_grid(S)``: ``volume`` (S, S, S) in RAS voxel order (a preprocessed
+    output), against :func:`template_on_grid`'s anti-aliased template brain. This is the
+    number ``qc/summary.tsv`` reports and the one ``benchmarks/registration_vs_ants.py``
+    scores the project and ANTs with.
+
+    Args:
+        volume: (S, S, S) array on ``output_grid(S)``.
+        size: S (default ``volume.shape[0]``).
+    """
+    size = int(volume.shape[0] if size is None else size)
+    tpl_brain, tpl_mask = template_on_grid(size)
+    return _pearson(np.asarray(volume)[tpl_mask], tpl_brain[tpl_mask])
+
+
+def finish_on_grid(
+    work: sitk.Image,
+    transform: sitk.Transform,
+    size: int,
+    intensity_percentiles: Sequence[float] = (0.5, 99.5),
+    stripped: bool = False,
+    what: str = "the input image",
+) -> tuple[np.ndarray, sitk.Image, np.ndarray, float]:
+    """Put a (bias-corrected) scan on ``output_grid(size)`` through ``transform``, mask and scale it.
+
+    The part of :func:`preprocess_scan` after registration: anti-aliasing smoothing,
+    resampling, the brain mask, robust scaling to [-1, 1] with background -1, and
+    :func:`template_correlation`. The benchmark puts ANTs's registrations through it too.
+
+    Args:
+        work: the scan in its own world space (any grid), bias-corrected.
+        transform: template -> scan transform (what ``sitk.Resample`` uses).
+        size: S.
+        intensity_percentiles: (low, high) percentiles inside the mask mapped to -1 and 1.
+        stripped: the scan is skull-stripped (the mask also keeps to its own foreground).
+        what: the scan's name in error messages.
+
+    Returns:
+        (volume (S, S, S) RAS float32, the same as a SimpleITK image, mask (S, S, S) bool, correlation).
+
+    Raises:
+        ValueError: the mask is empty on the grid, or the brain has no contrast.
+    """
+    grid = output_grid(size)
+    smooth = _smooth(work, _antialias_sigma(work.GetSpacing(), grid.GetSpacing()))
+    out = sitk.Resample(smooth, grid, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    vol = _to_ras_array(out)
+    tpl_mask = template_on_grid(size)[1]
+    mask = tpl_mask.copy()
+    if stripped:
+        # Keep the input's own brain boundary: its foreground, pulled into template space.
+        arr = sitk.GetArrayViewFromImage(work)
+        p1, p995 = np.percentile(arr, [1.0, 99.5])
+        own = sitk.Cast(work > float(p1 + 0.02 * (p995 - p1)), sitk.sitkFloat32)
+        own = sitk.Resample(own, grid, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+        mask &= _to_ras_array(own) >= 0.5
+    if mask.sum() < 10:
+        raise ValueError(f"Registration of {what} to the template failed: the brain mask is empty on the output grid")
+    lo, hi = np.percentile(vol[mask], list(intensity_percentiles))
+    if hi <= lo:
+        raise ValueError(f"Image {what} has no intensity contrast inside the brain after registration")
+    scaled = np.clip((vol - lo) / (hi - lo) * 2.0 - 1.0, -1.0, 1.0).astype(np.float32)
+    scaled[~mask] = -1.0
+    out_img = sitk.GetImageFromArray(scaled.transpose(2, 1, 0))
+    out_img.CopyInformation(grid)
+    return scaled, out_img, mask, template_correlation(scaled, size)
+
+
 def preprocess_scan(
     image: sitk.Image | str | os.PathLike[str],
     size: int | None = None,
@@ -237,50 +316,48 @@ def preprocess_scan(
         work = resample_like(img, work_spacing) if np.any(work_spacing > in_spacing * 1.05) else img
         lap("downsample")
 
-        if settings.n4:
+        if settings.n4 and settings.n4_mask == "head":
             work = n4_correct(img, apply_to=work, spacing_mm=settings.n4_spacing_mm, iterations=settings.n4_iterations)
         lap("n4")
 
-        reg = register_to_template(
-            work,
-            skull=not stripped,
+        reg_args = dict(
             template_spacing_mm=settings.registration_spacing_mm,
-            shrink_factors=settings.registration_shrink_factors,
-            smoothing_sigmas=settings.registration_smoothing_sigmas,
             iterations=settings.registration_iterations,
             sampling_percentage=settings.registration_sampling_percentage,
             seed=settings.seed,
             histogram_bins=settings.registration_histogram_bins,
         )
+        reg = register_to_template(
+            work,
+            skull=not stripped,
+            shrink_factors=settings.registration_shrink_factors,
+            smoothing_sigmas=settings.registration_smoothing_sigmas,
+            **reg_args,
+        )
         lap("register")
 
-        smooth = _smooth(work, _antialias_sigma(work.GetSpacing(), grid.GetSpacing()))
-        out = sitk.Resample(smooth, grid, reg.transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-        vol = _to_ras_array(out)
-        tpl_brain, tpl_mask = template_on_grid(size)
-        mask = tpl_mask.copy()
-        if stripped:
-            # Keep the input's own brain boundary: its foreground, pulled into template space.
-            arr = sitk.GetArrayViewFromImage(work)
-            p1, p995 = np.percentile(arr, [1.0, 99.5])
-            own = sitk.Cast(work > float(p1 + 0.02 * (p995 - p1)), sitk.sitkFloat32)
-            own = sitk.Resample(own, grid, reg.transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-            mask &= _to_ras_array(own) >= 0.5
-        lap("resample")
-
-        if mask.sum() < 10:
-            raise ValueError(
-                f"Registration of {what} to the template failed: the brain mask is empty on the output grid"
+        if settings.n4 and settings.n4_mask == "brain":
+            # Fit the field on the brain only (scalp and fat have their own intensity and
+            # pull the field): the template brain mask, pulled back through the first registration.
+            brain = sitk.Resample(load_template().brain_mask, work, reg.transform.GetInverse(),
+                                  sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+            work = n4_correct(img, apply_to=work, spacing_mm=settings.n4_spacing_mm,
+                              iterations=settings.n4_iterations, mask=brain)
+            lap("n4")
+        if settings.registration_refine_on_brain:
+            fine = slice(1, None) if len(settings.registration_shrink_factors) > 1 else slice(None)
+            reg = refine_on_brain(
+                work,
+                reg.transform,
+                skull=not stripped,
+                shrink_factors=settings.registration_shrink_factors[fine],
+                smoothing_sigmas=settings.registration_smoothing_sigmas[fine],
+                **reg_args,
             )
-        lo, hi = np.percentile(vol[mask], settings.intensity_percentiles)
-        if hi <= lo:
-            raise ValueError(f"Image {what} has no intensity contrast inside the brain after registration")
-        scaled = np.clip((vol - lo) / (hi - lo) * 2.0 - 1.0, -1.0, 1.0).astype(np.float32)
-        scaled[~mask] = -1.0
-        out_img = sitk.GetImageFromArray(scaled.transpose(2, 1, 0))
-        out_img.CopyInformation(grid)
-        correlation = _pearson(scaled[tpl_mask], tpl_brain[tpl_mask])
-        lap("scale")
+            lap("refine")
+        finished = finish_on_grid(work, reg.transform, size, settings.intensity_percentiles, stripped, what)
+        scaled, out_img, mask, correlation = finished
+        lap("resample")
 
     qc = {
         "correlation": round(correlation, 6),

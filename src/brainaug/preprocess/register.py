@@ -6,6 +6,12 @@ mutual information (robust to the contrast and intensity scale of any T1 scan)
 on a random subset of template voxels whose seed is fixed, so the result is
 reproducible. The fixed image is the template downsampled to a few mm: the
 output grid is 2.4-5 mm per voxel, so a finer registration buys nothing.
+
+:func:`refine_on_brain` then refines that affine with the metric sampling the template
+brain mask only, as ANTs does with a fixed-image mask: on a head with skull, the
+whole-head fit is a robust start, and the brain-only fit stops scalp, skull and neck
+from pulling the brain off (+0.01-0.02 correlation on every Colin27 case of
+benchmarks/registration_vs_ants.py).
 """
 
 from __future__ import annotations
@@ -19,7 +25,14 @@ import SimpleITK as sitk
 
 from brainaug.template import load_template
 
-__all__ = ["RegistrationResult", "register_to_template", "template_for_registration", "resample_like"]
+__all__ = [
+    "RegistrationResult",
+    "register_to_template",
+    "refine_on_brain",
+    "template_brain_mask_for_registration",
+    "template_for_registration",
+    "resample_like",
+]
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,24 @@ def template_for_registration(skull: bool, spacing_mm: float) -> sitk.Image:
     tpl = load_template()
     image = tpl.t1_head if skull else tpl.t1_brain
     return resample_like(image, [spacing_mm] * 3)
+
+
+@lru_cache(maxsize=8)
+def template_brain_mask_for_registration(spacing_mm: float, dilation_mm: float = 0.0) -> sitk.Image:
+    """The template brain mask (uint8) on the grid of ``template_for_registration(..., spacing_mm)``.
+
+    Args:
+        spacing_mm: voxel size of the fixed template copy.
+        dilation_mm: grow the mask by about this many mm (0: the mask as it is).
+    """
+    grid = template_for_registration(True, float(spacing_mm))
+    soft = sitk.Resample(sitk.Cast(load_template().brain_mask, sitk.sitkFloat32), grid, sitk.Transform(),
+                         sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    mask = sitk.Cast(soft >= 0.5, sitk.sitkUInt8)
+    radius = int(round(float(dilation_mm) / float(spacing_mm)))
+    if radius > 0:
+        mask = sitk.BinaryDilate(mask, [radius] * 3)
+    return mask
 
 
 def _foreground_for_moments(image: sitk.Image) -> sitk.Image:
@@ -200,6 +231,74 @@ def register_to_template(
     reg = sitk.ImageRegistrationMethod()
     _configure(reg, shrink_factors[fine], smoothing_sigmas[fine], iterations, sampling_percentage, seed,
                histogram_bins)
+    reg.SetInitialTransform(affine, inPlace=True)
+    reg.Execute(fixed, moving)
+    return RegistrationResult(
+        transform=affine,
+        mattes_mi=float(reg.GetMetricValue()),
+        iterations=int(reg.GetOptimizerIteration()),
+    )
+
+
+def refine_on_brain(
+    moving: sitk.Image,
+    initial: sitk.Transform,
+    template_spacing_mm: float = 3.0,
+    shrink_factors: Sequence[int] = (2, 1),
+    smoothing_sigmas: Sequence[float] = (1.0, 0.0),
+    iterations: int = 100,
+    sampling_percentage: float = 0.2,
+    seed: int = 0,
+    histogram_bins: int = 32,
+    skull: bool = True,
+    mask_dilation_mm: float = 0.0,
+) -> RegistrationResult:
+    """Refine an affine registration on the brain only: the metric samples the template brain mask.
+
+    After a whole-head registration the skull, scalp and neck no longer pull the fit:
+    only voxels inside the (optionally dilated) template brain mask drive the metric,
+    as with ANTs's fixed-image mask.
+
+    Args:
+        moving: the scan (float), bias-corrected.
+        initial: template -> scan transform to start from (e.g. :func:`register_to_template`'s).
+        template_spacing_mm: voxel size of the fixed template copy.
+        shrink_factors: per-level shrink of the fixed image, coarse to fine.
+        smoothing_sigmas: per-level Gaussian sigma in voxels, same length as ``shrink_factors``.
+        iterations: gradient-descent iterations per level.
+        sampling_percentage: fraction (0, 1] of the fixed voxels sampled; the mask keeps
+            those inside the brain.
+        seed: seed of the random metric sampling.
+        histogram_bins: Mattes MI joint histogram bins.
+        skull: fixed image is the template head (the mask decides what counts) or brain.
+        mask_dilation_mm: grow the template brain mask by this much.
+
+    Returns:
+        :class:`RegistrationResult` with an affine transform (template points to scan points).
+    """
+    if not isinstance(initial, sitk.AffineTransform):
+        raise TypeError(f"initial must be a sitk.AffineTransform, got {type(initial).__name__}")
+    if len(shrink_factors) != len(smoothing_sigmas):
+        raise ValueError(
+            f"shrink_factors and smoothing_sigmas must have the same length, got "
+            f"{list(shrink_factors)} and {list(smoothing_sigmas)}"
+        )
+    fixed = template_for_registration(bool(skull), float(template_spacing_mm))
+    fixed_mask = template_brain_mask_for_registration(float(template_spacing_mm), float(mask_dilation_mm))
+    moving = sitk.Cast(moving, sitk.sitkFloat32)
+    coarse_spacing = np.maximum(np.asarray(moving.GetSpacing()), template_spacing_mm)
+    if np.any(coarse_spacing > np.asarray(moving.GetSpacing()) * 1.05):
+        moving = resample_like(moving, coarse_spacing)
+    affine = sitk.AffineTransform(3)  # a copy: the caller's transform is left as it was
+    affine.SetMatrix(initial.GetMatrix())
+    affine.SetTranslation(initial.GetTranslation())
+    affine.SetCenter(initial.GetCenter())
+    reg = sitk.ImageRegistrationMethod()
+    # The mask keeps a share of the samples (the brain is ~1/3 of the template box). A 1 mm
+    # first step instead of 2: the search starts near the optimum.
+    _configure(reg, shrink_factors, smoothing_sigmas, iterations, sampling_percentage, seed, histogram_bins,
+               step=1.0)
+    reg.SetMetricFixedMask(fixed_mask)
     reg.SetInitialTransform(affine, inPlace=True)
     reg.Execute(fixed, moving)
     return RegistrationResult(

@@ -29,6 +29,8 @@ class PreprocessSettings:
         n4: run N4 bias-field correction.
         n4_spacing_mm: N4 is fitted on the scan shrunk (averaged) to about this voxel size.
         n4_iterations: N4 maximum iterations per B-spline fitting level.
+        n4_mask: ``"brain"`` (template brain mask pulled back after a first registration)
+            or ``"head"`` (Otsu foreground, before registration).
         skull_stripped: ``"auto"`` (detect), ``"yes"``/``True`` or ``"no"``/``False``.
         stripped_max_volume_ml: auto-detection: a foreground (> 10 % of the robust
             intensity range) smaller than this many ml is a skull-stripped brain
@@ -41,6 +43,8 @@ class PreprocessSettings:
         registration_iterations: optimizer iterations per level.
         registration_sampling_percentage: fraction of fixed voxels sampled by Mattes MI.
         registration_histogram_bins: Mattes MI histogram bins.
+        registration_refine_on_brain: refine the affine with the metric restricted to the
+            template brain mask.
         intensity_percentiles: (low, high) percentiles inside the brain mapped to -1 and 1.
         threads: SimpleITK threads for this scan (1 for parallel Snakemake jobs).
         seed: seed of the registration's random sampling (deterministic output).
@@ -52,6 +56,7 @@ class PreprocessSettings:
     n4: bool
     n4_spacing_mm: float
     n4_iterations: tuple[int, ...]
+    n4_mask: str
     skull_stripped: str | bool
     stripped_max_volume_ml: float
     working_spacing_factor: float
@@ -61,6 +66,7 @@ class PreprocessSettings:
     registration_iterations: int
     registration_sampling_percentage: float
     registration_histogram_bins: int
+    registration_refine_on_brain: bool
     intensity_percentiles: tuple[float, float]
     threads: int
     seed: int
