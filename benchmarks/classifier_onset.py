@@ -25,11 +25,13 @@ from __future__ import annotations
 import argparse
 import io
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
-from pathlib import Path
+
+from variants import parse_variant  # benchmarks/variants.py, beside this script
 
 from brainaug.classify.fold_data import classifier_seed
 from brainaug.classify.loop import train_classifier
@@ -47,15 +49,6 @@ VARIANTS = {
     "average head, centred, dropout 0.5": {"input_centering": "train_mean", "pooling": "average", "dropout": 0.5},
     "average head, centred, dropout 0 (laptop default)": {"input_centering": "train_mean", "pooling": "average", "dropout": 0.0},
 }
-
-
-def parse_variant(text: str) -> tuple[str, dict]:
-    name, _, rest = text.partition(":")
-    values = {}
-    for item in filter(None, rest.split(",")):
-        key, _, value = item.partition("=")
-        values[key] = yaml.safe_load(value)
-    return name, values
 
 
 def main() -> None:

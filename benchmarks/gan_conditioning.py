@@ -27,21 +27,14 @@ import pandas as pd
 import torch
 import yaml
 
+from variants import parse_variant  # benchmarks/variants.py, beside this script
+
 from brainaug.classify.predict import load_classifier, predict_proba
 from brainaug.dataset import load_dataset, select_subjects
 from brainaug.gan.monitor import MONITOR_COLUMNS, SampleMonitor
 from brainaug.gan.settings import GANSettings
 from brainaug.gan.train import train_gan
 from brainaug.splits import fold_roles, read_splits
-
-
-def parse_variant(text: str) -> tuple[str, dict]:
-    name, _, rest = text.partition(":")
-    values = {}
-    for item in filter(None, rest.split(",")):
-        key, _, value = item.partition("=")
-        values[key] = yaml.safe_load(value)
-    return name, values
 
 
 def main() -> None:

@@ -231,6 +231,13 @@ def register_to_template(
     reg = sitk.ImageRegistrationMethod()
     _configure(reg, shrink_factors[fine], smoothing_sigmas[fine], iterations, sampling_percentage, seed,
                histogram_bins)
+    return _execute(reg, affine, fixed, moving)
+
+
+def _execute(
+    reg: sitk.ImageRegistrationMethod, affine: sitk.AffineTransform, fixed: sitk.Image, moving: sitk.Image
+) -> RegistrationResult:
+    """Optimise ``affine`` in place from where it stands and report the last stage."""
     reg.SetInitialTransform(affine, inPlace=True)
     reg.Execute(fixed, moving)
     return RegistrationResult(
@@ -299,10 +306,4 @@ def refine_on_brain(
     _configure(reg, shrink_factors, smoothing_sigmas, iterations, sampling_percentage, seed, histogram_bins,
                step=1.0)
     reg.SetMetricFixedMask(fixed_mask)
-    reg.SetInitialTransform(affine, inPlace=True)
-    reg.Execute(fixed, moving)
-    return RegistrationResult(
-        transform=affine,
-        mattes_mi=float(reg.GetMetricValue()),
-        iterations=int(reg.GetOptimizerIteration()),
-    )
+    return _execute(reg, affine, fixed, moving)
