@@ -127,10 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     threads = set_threads(args.threads)
     device = pick_device(args.device)
     configure_backends(device)
-    settings = GANSettings(
-        image_size=args.size, width=args.width, latent_dim=args.latent, batch_size=args.batch,
-        precision=args.precision, channels_last=not args.no_channels_last,
-    )
+    settings = GANSettings.from_config({
+        "image_size": args.size, "width": args.width, "latent_dim": args.latent, "batch_size": args.batch,
+        "precision": args.precision, "channels_last": not args.no_channels_last,
+    })
     gan = build_alpha_gan(settings, args.classes)
     sizes = ", ".join(f"{k} {count_parameters(m) / 1e6:.2f}M" for k, m in gan.modules().items())
     del gan

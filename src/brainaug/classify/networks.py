@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 
 import torch
-from monai.networks.nets import DenseNet121, resnet18
 from torch import nn
 
 from brainaug.classify.settings import ClassifierSettings
@@ -191,7 +190,10 @@ def _build_network(settings: ClassifierSettings, n_classes: int, image_size: int
             fc_hidden=settings.fc_hidden,
             pooling=settings.pooling,
         )
+    # MONAI is imported only for its networks: the import takes 1.7 s, paid by every conv5_fc3 job.
     if settings.model == "densenet121":
+        from monai.networks.nets import DenseNet121
+
         if image_size < 32:  # four stride-2 stages after a stride-2 stem: needs 32 voxels
             raise ValueError(
                 f"classifier.model 'densenet121' needs image_size >= 32, got {image_size}; "
@@ -201,6 +203,8 @@ def _build_network(settings: ClassifierSettings, n_classes: int, image_size: int
             spatial_dims=3, in_channels=1, out_channels=n_classes, dropout_prob=settings.dropout
         )
     if settings.model == "resnet18":
+        from monai.networks.nets import resnet18
+
         return resnet18(spatial_dims=3, n_input_channels=1, num_classes=n_classes)
     raise ValueError(f"Unknown classifier model {settings.model!r}")
 
