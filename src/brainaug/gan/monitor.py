@@ -82,7 +82,7 @@ def score_samples(
     if judge is not None:
         fidelity = float(balanced_accuracy_score(labels, judge(synthetic)))
     mmd = mmd_score(real, synthetic, rng)
-    ms_ssim = ms_ssim_diversity(synthetic, rng, max_pairs=32, params=ms_ssim_params(real.shape[1:]))
+    ms_ssim = ms_ssim_diversity(synthetic, rng, max_pairs=128, params=ms_ssim_params(real.shape[1:]))
     nn = nearest_neighbour_distances(synthetic, real)
     ratio = float(np.median(nn) / train_nn) if train_nn > 0 else float("nan")
     return {

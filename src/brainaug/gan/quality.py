@@ -210,7 +210,7 @@ def _random_pairs(n: int, max_pairs: int, rng: np.random.Generator) -> np.ndarra
 def ms_ssim_diversity(
     volumes: np.ndarray,
     rng: np.random.Generator,
-    max_pairs: int = 64,
+    max_pairs: int = 256,
     params: dict[str, Any] | None = None,
     chunk: int = 8,
     device: str | torch.device = "cpu",
@@ -328,7 +328,7 @@ def gan_quality(
     heldout_labels: Sequence[int] | np.ndarray,
     classes: Sequence[str],
     seed: int = 0,
-    max_pairs: int = 64,
+    max_pairs: int = 256,
     mmd_repeats: int = 8,
     mmd_batch_size: int = 32,
     ms_ssim_kernel_size: int = 3,
