@@ -37,20 +37,51 @@ from brainaug.gan.train import train_gan
 from brainaug.splits import fold_roles, read_splits
 
 
+def plot_curves(curves: pd.DataFrame, path: Path, n_classes: int = 3) -> None:
+    """The monitor's four numbers against iterations, one line per variant (per ``size`` when the table has one)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = ["size", "variant"] if "size" in curves else ["variant"]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    for key, part in curves.groupby(keys, sort=False):
+        label = " ".join(f"{v}³" if k == "size" else str(v) for k, v in zip(keys, key if isinstance(key, tuple) else (key,)))
+        for ax, col in zip(axes, MONITOR_COLUMNS):
+            ax.plot(part["iteration"], part[col], marker="o", ms=3, label=label)
+    for ax, col in zip(axes, MONITOR_COLUMNS):
+        ax.set_title(col)
+        ax.set_xlabel("iteration")
+    axes[0].axhline(1 / n_classes, color="grey", ls=":", lw=1)
+    axes[3].axhline(1.0, color="grey", ls=":", lw=1)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", type=Path, required=True)
+    parser.add_argument("--results", type=Path)
+    parser.add_argument("--plot", type=Path, help="only redraw the figure of a curves table (columns as curves.tsv, "
+                        "optionally a size column) into --out/curves.png")
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--iterations", type=int, default=400)
     parser.add_argument("--monitor-every", type=int, default=50)
     parser.add_argument("--n-per-class", type=int, default=12)
-    parser.add_argument("--variant", action="append", required=True)
+    parser.add_argument("--variant", action="append")
     parser.add_argument("--set", action="append", default=[], help="key=value for every variant's gan section")
     parser.add_argument("--out", type=Path, default=Path("gan_conditioning"))
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.plot:
+        plot_curves(pd.read_csv(args.plot, sep="\t"), args.out / "curves.png")
+        return
+    if args.results is None or not args.variant:
+        parser.error("--results and at least one --variant are needed (or --plot)")
+    torch.set_num_threads(args.threads)
 
     splits = args.results / "splits.json"
     roles = fold_roles(read_splits(splits), args.fold, splits, repeat=0)
@@ -92,24 +123,7 @@ def main() -> None:
     curves_df.to_csv(args.out / "curves.tsv", sep="\t", index=False)
     pd.DataFrame(summary).to_csv(args.out / "summary.tsv", sep="\t", index=False)
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-    for name, part in curves_df.groupby("variant", sort=False):
-        for ax, col in zip(axes, MONITOR_COLUMNS):
-            ax.plot(part["iteration"], part[col], marker="o", ms=3, label=name)
-    for ax, col in zip(axes, MONITOR_COLUMNS):
-        ax.set_title(col)
-        ax.set_xlabel("iteration")
-    axes[0].axhline(1 / len(classes), color="grey", ls=":", lw=1)
-    axes[3].axhline(1.0, color="grey", ls=":", lw=1)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(args.out / "curves.png", dpi=110)
-
+    plot_curves(curves_df, args.out / "curves.png", n_classes=len(classes))
 
 if __name__ == "__main__":
     main()
