@@ -90,6 +90,15 @@ def test_non_numeric_age_names_the_file(bids: Path) -> None:
         read_bids(bids, CLASSES, label_column="diagnosis_bl")
 
 
+def test_participants_not_utf8_names_the_line(bids: Path) -> None:
+    # A participants.tsv saved from a Windows spreadsheet: Latin-1, not UTF-8.
+    path = bids / "participants.tsv"
+    path.write_bytes(path.read_text().replace("sub-02\tAD\tM", "sub-02\tAD\tM\u00e9").encode("latin-1"))
+    message = r"BIDS table \S*participants\.tsv is not UTF-8: line 3, column \d+ has byte 0xe9 .*Save the file as UTF-8"
+    with pytest.raises(CohortError, match=message):
+        read_bids(bids, CLASSES, label_column="diagnosis_bl")
+
+
 def test_missing_label_column_lists_columns(bids: Path) -> None:
     with pytest.raises(
         CohortError,

@@ -221,7 +221,7 @@ def test_latin1_manifest_is_refused_naming_the_line(tmp_path: Path) -> None:
     _images(tmp_path, ["a.nii.gz", "b.nii.gz"])
     path = tmp_path / "m.csv"
     path.write_bytes("subject_id,image,diagnosis\nS1,a.nii.gz,CN\nJosé,b.nii.gz,AD\n".encode("latin-1"))
-    with pytest.raises(CohortError, match=r"m\.csv is not UTF-8: line 3, column 4 has byte 0xe9 .*Save the manifest as UTF-8"):
+    with pytest.raises(CohortError, match=r"m\.csv is not UTF-8: line 3, column 4 has byte 0xe9 .*Save the file as UTF-8"):
         read_manifest(path, ["CN", "AD"])
 
 

@@ -274,7 +274,7 @@ def _latin1_manifest(study: Study) -> tuple[list[str] | None, list[str]]:
     return None, [
         r"error in cohort",
         r"Manifest \S*manifest\.tsv is not UTF-8: line 6, column \d+ has byte 0xe9",
-        r"Save the manifest as UTF-8",
+        r"Save the file as UTF-8",
     ]
 
 

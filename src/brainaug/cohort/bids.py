@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from brainaug.cohort.table import ORIGIN_COLUMN, CohortError, finalize_cohort
+from brainaug.cohort.table import ORIGIN_COLUMN, CohortError, finalize_cohort, require_utf8
 
 __all__ = ["read_bids", "find_t1w"]
 
@@ -36,6 +36,7 @@ def find_t1w(root: str | Path) -> list[Path]:
 
 
 def _read_tsv(path: Path) -> pd.DataFrame:
+    require_utf8(path, "BIDS table")
     try:
         df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:

@@ -13,35 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from brainaug.cohort.table import ORIGIN_COLUMN, CohortError, finalize_cohort
+from brainaug.cohort.table import ORIGIN_COLUMN, CohortError, finalize_cohort, require_utf8
 
 __all__ = ["read_manifest"]
 
 _SEPARATORS = {".csv": ",", ".tsv": "\t"}
-
-
-def _check_utf8(path: Path) -> None:
-    """Refuse a manifest that is not UTF-8, naming the line and the fix.
-
-    A spreadsheet saved as "CSV" on Windows is often Latin-1/cp1252. We do not
-    guess its encoding: a wrong guess silently changes subject IDs and image
-    paths, while one save as "CSV UTF-8" fixes it for good. A UTF-8 byte-order
-    mark (Excel's "CSV UTF-8") is accepted.
-    """
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        start = data.rfind(b"\n", 0, err.start) + 1
-        column = err.start - start + 1
-        end = data.find(b"\n", err.start)
-        text = data[start: end if end != -1 else len(data)].decode("utf-8", errors="replace").rstrip("\r")
-        raise CohortError(
-            f"Manifest {path} is not UTF-8: line {line}, column {column} has byte 0x{data[err.start]:02x} "
-            f"({text!r}). Save the manifest as UTF-8 (e.g. 'CSV UTF-8' in Excel, or "
-            f"`iconv -f latin1 -t utf-8`) and run again"
-        ) from err
 
 
 def _separator(path: Path) -> str:
@@ -88,7 +64,7 @@ def read_manifest(
     path = Path(path).expanduser()
     if not path.is_file():
         raise CohortError(f"Manifest not found: {path}")
-    _check_utf8(path)
+    require_utf8(path, "Manifest")
     try:
         raw = pd.read_csv(
             path,

@@ -36,6 +36,7 @@ __all__ = [
     "write_cohort",
     "read_cohort",
     "validate_images",
+    "require_utf8",
 ]
 
 logger = logging.getLogger(__name__)
@@ -382,3 +383,31 @@ def validate_images(
         listed = "\n".join(f"  {scan}: {msg}" for scan, msg in bad[:max_listed])
         more = f"\n  ... and {len(bad) - max_listed} more" if len(bad) > max_listed else ""
         raise CohortError(f"{len(bad)} of {len(df)} images cannot be used:\n{listed}{more}")
+
+
+def require_utf8(path: Path, what: str) -> None:
+    """Refuse a table (a manifest, a BIDS ``.tsv``) that is not UTF-8, naming the line and the fix.
+
+    A spreadsheet saved as "CSV" on Windows is often Latin-1/cp1252. We do not
+    guess its encoding: a wrong guess silently changes subject IDs and image
+    paths, while one save as "CSV UTF-8" fixes it for good. A UTF-8 byte-order
+    mark (Excel's "CSV UTF-8") is accepted.
+
+    Args:
+        path: the table.
+        what: how the message names it ("Manifest", "BIDS table").
+    """
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        start = data.rfind(b"\n", 0, err.start) + 1
+        column = err.start - start + 1
+        end = data.find(b"\n", err.start)
+        text = data[start: end if end != -1 else len(data)].decode("utf-8", errors="replace").rstrip("\r")
+        raise CohortError(
+            f"{what} {path} is not UTF-8: line {line}, column {column} has byte 0x{data[err.start]:02x} "
+            f"({text!r}). Save the file as UTF-8 (e.g. 'CSV UTF-8' in Excel, or "
+            f"`iconv -f latin1 -t utf-8`) and run again"
+        ) from err
