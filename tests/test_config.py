@@ -117,6 +117,17 @@ def test_old_exclude_qc_outliers_is_refused_with_its_replacement(old, new):
         check_config(config)
 
 
+def test_old_augment_max_shift_in_voxels_is_refused_with_its_replacement():
+    config = _merged("config.yaml")
+    config["classifier"]["augment_max_shift"] = 4
+    config = _with_defaults(config)
+    config["preprocess"]["image_size"] = 64
+    with pytest.raises(ConfigError, match=r"classifier\.augment_max_shift \(4 voxels\) was replaced by "
+                       r"classifier\.augment_max_shift_mm.*4 voxels at 64\^3 \(voxels 2\.4-2\.9 mm\) is about "
+                       r"'augment_max_shift_mm: 10\.5'"):
+        check_config(config)
+
+
 def test_default_qc_decision_is_stop_and_orientation_is_not_assumed():
     config = _with_defaults(_merged("config.yaml"))
     assert config["preprocess"]["qc_outliers"] == "stop"

@@ -72,6 +72,17 @@ def check_config(config: dict[str, Any]) -> None:
             f"results.baseline '{baseline}' is not one of the strategies {list(config['strategies'])}"
         )
     classifier = config["classifier"]
+    if "augment_max_shift" in classifier:
+        from brainaug.template import grid_spacing
+
+        old, size = classifier["augment_max_shift"], config["preprocess"]["image_size"]
+        spacing = grid_spacing(size)
+        raise ConfigError(
+            f"classifier.augment_max_shift ({old} voxels) was replaced by classifier.augment_max_shift_mm, "
+            f"in millimetres so that it means the same at every image size: {old} voxels at {size}^3 "
+            f"(voxels {min(spacing):.1f}-{max(spacing):.1f} mm) is about "
+            f"'augment_max_shift_mm: {old * sum(spacing) / 3:.1f}'; the default 10.5 is the study's 1-4 voxels at 64^3"
+        )
     if classifier["min_epochs"] > classifier["max_epochs"]:
         raise ConfigError(
             f"classifier.min_epochs ({classifier['min_epochs']}) exceeds classifier.max_epochs ({classifier['max_epochs']})"
