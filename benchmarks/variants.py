@@ -5,11 +5,32 @@ from __future__ import annotations
 import yaml
 
 
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside brackets, so that ``betas=[0.5,0.9]`` stays one item."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return [item for item in items if item]
+
+
 def parse_variant(text: str) -> tuple[str, dict]:
-    """``"b4:batch_size=4,lr=3e-4"`` -> ``("b4", {"batch_size": 4, "lr": 0.0003})`` (values read as YAML)."""
+    """``"b4:batch_size=4,betas=[0.5,0.9]"`` -> ``("b4", {"batch_size": 4, "betas": [0.5, 0.9]})`` (values read as YAML)."""
     name, _, rest = text.partition(":")
     values = {}
-    for item in filter(None, rest.split(",")):
+    for item in _split_top_level(rest):
         key, _, value = item.partition("=")
-        values[key] = yaml.safe_load(value)
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        values[key] = parsed
     return name, values

@@ -32,7 +32,7 @@ class GANSettings:
         batch_size: volumes per iteration (4 in the reference).
         iterations: total training iterations (one E/G, one D, one CD step each).
         lr: Adam learning rate of all four networks.
-        betas: Adam betas (PyTorch defaults, as the reference used).
+        betas: Adam betas; (0.5, 0.9) by default, the reference used PyTorch's (0.9, 0.999).
         lambda_gp: weight of every WGAN-GP gradient penalty.
         lambda_l1: weight of the L1 reconstruction term.
         lambda_class: weight of the auxiliary-classifier cross-entropies
