@@ -28,6 +28,21 @@ def test_conv5fc3_shapes(size, out_spatial):
     assert torch.allclose(model.head(feats), model(x), atol=1e-6)
 
 
+@pytest.mark.parametrize(("size", "pooled", "out_spatial"), [(32, 3, 4), (64, 3, 8), (32, 0, 32), (16, 4, 1)])
+def test_conv5fc3_pooled_blocks_keep_a_map_for_the_average_head(size, pooled, out_spatial):
+    torch.manual_seed(0)
+    model = Conv5FC3(n_classes=3, image_size=size, widths=(2, 2, 4, 4, 8), pooling="average",
+                     pooled_blocks=pooled).eval()
+    pools = [m for m in model.convolutions.modules() if isinstance(m, torch.nn.MaxPool3d)]
+    assert len(pools) == min(pooled, 4 if size == 16 else 5)
+    assert model.out_spatial == out_spatial
+    x = torch.randn(2, 1, size, size, size)
+    assert model(x).shape == (2, 3)
+    assert penultimate_features(model, x).shape == (2, 8)
+    with pytest.raises(ValueError, match=r"pooled_blocks must lie in \[0, 5\], got 6"):
+        Conv5FC3(image_size=size, pooled_blocks=6)
+
+
 def test_conv5fc3_default_head_sizes():
     assert default_fc_hidden(128) == (128, 50)
     assert default_fc_hidden(32256) == (1300, 50)
@@ -75,6 +90,7 @@ def test_settings_from_config():
     assert s.widths == (4, 8, 16, 32, 64) and s.max_epochs == 3 and s.lr == 1e-4
     assert ClassifierSettings.from_config(s.to_dict()) == s
     assert ClassifierSettings.from_config(None) == ClassifierSettings.from_config({})
+    assert s.pooled_blocks == 5  # the study's (ClinicaDL's) five pools unless a config says otherwise
     with pytest.raises(ValueError, match=r"classifier config section: unknown keys \['lr_decay'\]"):
         ClassifierSettings.from_config({"lr_decay": 0.1})
     with pytest.raises(ValueError, match="classifier.model: expected one of"):

@@ -49,6 +49,10 @@ class Conv5FC3(nn.Module):
         pooling: ``"flatten"`` keeps ClinicaDL's head (flatten, dropout, FC, FC, FC);
             ``"average"`` averages each channel over space, then dropout and one FC layer
             (fewer parameters to fit from a few dozen subjects).
+        pooled_blocks: how many blocks, from the first, end with the 2x max pool
+            (ClinicaDL: all 5). With 3 at 32^3 the last two blocks work on a 4^3 map
+            and the average head averages it: the embedded cohort's classifier then
+            left chance at epoch 2-5 instead of 8-14 (benchmarks/README.md).
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class Conv5FC3(nn.Module):
         dropout: float = 0.5,
         fc_hidden: tuple[int, int] | None = None,
         pooling: str = "flatten",
+        pooled_blocks: int = 5,
     ) -> None:
         super().__init__()
         if pooling not in ("flatten", "average"):
@@ -70,17 +75,19 @@ class Conv5FC3(nn.Module):
             raise ValueError(f"n_classes must be >= 2, got {n_classes}")
         if image_size < 1:
             raise ValueError(f"image_size must be >= 1, got {image_size}")
+        if not 0 <= pooled_blocks <= len(widths):
+            raise ValueError(f"pooled_blocks must lie in [0, {len(widths)}], got {pooled_blocks}")
         self.image_size = int(image_size)
         self.n_classes = int(n_classes)
         blocks: list[nn.Module] = []
         size, channels = self.image_size, in_channels
-        for width in widths:
+        for block, width in enumerate(widths):
             layers: list[nn.Module] = [
                 nn.Conv3d(channels, width, kernel_size=3, padding=1),
                 nn.BatchNorm3d(width),
                 nn.ReLU(inplace=True),
             ]
-            if size > 1:  # nothing left to pool at 1 voxel
+            if size > 1 and block < pooled_blocks:  # nothing left to pool at 1 voxel
                 layers.append(nn.MaxPool3d(2, stride=2, ceil_mode=True))
                 size = math.ceil(size / 2)
             blocks.append(nn.Sequential(*layers))
@@ -189,6 +196,7 @@ def _build_network(settings: ClassifierSettings, n_classes: int, image_size: int
             dropout=settings.dropout,
             fc_hidden=settings.fc_hidden,
             pooling=settings.pooling,
+            pooled_blocks=settings.pooled_blocks,
         )
     # MONAI is imported only for its networks: the import takes 1.7 s, paid by every conv5_fc3 job.
     if settings.model == "densenet121":

@@ -255,6 +255,7 @@ def load_classifier(path: str | Path, device: torch.device | str | None = "cpu")
     # Models written before these keys existed were uncentred, with ClinicaDL's head.
     saved.setdefault("input_centering", "none")
     saved.setdefault("pooling", "flatten")
+    saved.setdefault("pooled_blocks", 5)
     # The roll range was in voxels before it was in mm; it does not shape the network.
     saved.pop("augment_max_shift", None)
     settings = ClassifierSettings.from_config(saved)

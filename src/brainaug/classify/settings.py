@@ -30,6 +30,7 @@ class ClassifierSettings:
             the flattened feature size (see :func:`brainaug.classify.networks.default_fc_hidden`).
         pooling: Conv5FC3 head, ``"flatten"`` (ClinicaDL) or ``"average"`` (global average
             pooling and one FC layer).
+        pooled_blocks: how many Conv5FC3 blocks end with a 2x max pool (ClinicaDL: 5).
         input_centering: ``"train_mean"`` subtracts the mean real training volume from every
             input (see :class:`brainaug.classify.networks.CenteredInput`), ``"none"`` does not.
         dropout: dropout before the FC head.
@@ -60,6 +61,7 @@ class ClassifierSettings:
     widths: tuple[int, ...]
     fc_hidden: tuple[int, int] | None
     pooling: str
+    pooled_blocks: int
     input_centering: str
     dropout: float
     lr: float
