@@ -217,6 +217,41 @@ def test_separable_toy_problem_is_learned():
     assert metrics["loss"] == pytest.approx(best["val_loss"], rel=1e-4)
 
 
+@pytest.mark.parametrize(("selection", "expected"), [("balanced_accuracy", 1), ("loss", 2)])
+def test_selection_picks_the_epoch_of_its_score(monkeypatch, selection, expected):
+    """A lucky balanced accuracy (epoch 1) wins under the study's rule; the lowest loss (epoch 2) under loss."""
+    import brainaug.classify.loop as loop
+
+    scripted = iter([(0.7, 1.0), (0.5, 0.6), (0.5, 0.8), (0.4, 0.9)])
+
+    def fake_metrics(y_true, proba, n_classes):
+        bacc, loss = next(scripted)
+        return {"loss": loss, "accuracy": bacc, "balanced_accuracy": bacc}
+
+    monkeypatch.setattr(loop, "compute_metrics", fake_metrics)
+    rng = np.random.default_rng(3)
+    y = np.repeat(np.arange(3), 2)
+    x = blob_volumes(y, rng)
+    settings = ClassifierSettings.from_config(dict(
+        widths=(2, 2, 2, 2, 2), max_epochs=4, min_epochs=1, patience=2, batch_size=6, selection=selection,
+    ))
+    out = train_classifier(x, y, x, y, Strategy("standard"), settings, CLASSES)
+    assert out.best_epoch == expected
+    assert out.epochs_run == min(4, expected + 2)  # early stopping counts from the same epoch
+
+
+def test_selection_key_orders_scores():
+    from brainaug.classify.loop import selection_key
+
+    # balanced accuracy first, the lower loss breaks ties; loss first, the higher bacc breaks ties
+    assert selection_key(0.6, 0.9, "balanced_accuracy") > selection_key(0.5, 0.1, "balanced_accuracy")
+    assert selection_key(0.6, 0.8, "balanced_accuracy") > selection_key(0.6, 0.9, "balanced_accuracy")
+    assert selection_key(0.5, 0.1, "loss") > selection_key(0.6, 0.9, "loss")
+    assert selection_key(0.6, 0.5, "loss") > selection_key(0.5, 0.5, "loss")
+    with pytest.raises(ValueError, match="selection must be"):
+        selection_key(0.5, 0.5, "auc")
+
+
 def test_classic_augmentation_changes_training_batches_only_when_asked():
     rng = np.random.default_rng(2)
     y = np.repeat(np.arange(3), 4)

@@ -38,8 +38,7 @@ class ClassifierSettings:
         weight_decay: Adam weight decay (L2, as in the study's Adam).
         batch_size: training and evaluation batch size.
         max_epochs: upper bound on epochs.
-        patience: stop after this many epochs without a better validation balanced
-            accuracy (ties broken by lower validation loss).
+        patience: stop after this many epochs without a better validation score (``selection``).
         min_epochs: never stop before this many epochs.
         seed: seeds weight init, batch order and augmentation.
         precision: ``"fp32"``, ``"bf16"`` or ``"auto"`` (see :mod:`brainaug.device`;
@@ -55,6 +54,9 @@ class ClassifierSettings:
         augment_rotation: ``"fourier"`` (three Fourier-shift shears: keeps sharpness, so no
             train/test shift) or ``"bilinear"`` (blurs the rotated training volumes).
         augment_steps: ``"both"`` (the study), ``"roll"`` or ``"rotate"`` (the ablation).
+        selection: the validation score that picks the tested epoch and drives early
+            stopping: ``"balanced_accuracy"`` (the study; ties: lower loss) or ``"loss"``
+            (ties: higher balanced accuracy); see :mod:`brainaug.classify.loop`.
     """
 
     model: str
@@ -77,6 +79,7 @@ class ClassifierSettings:
     augment_max_shift_mm: float
     augment_rotation: str
     augment_steps: str
+    selection: str
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> ClassifierSettings:
