@@ -52,7 +52,7 @@ class Conv5FC3(nn.Module):
         pooled_blocks: how many blocks, from the first, end with the 2x max pool
             (ClinicaDL: all 5). With 3 at 32^3 the last two blocks work on a 4^3 map
             and the average head averages it: the embedded cohort's classifier then
-            left chance at epoch 2-5 instead of 8-14 (benchmarks/README.md).
+            left chance at epoch 2-6 instead of 6-14 (benchmarks/README.md).
     """
 
     def __init__(
