@@ -99,6 +99,38 @@ def test_deterministic_with_fixed_seed(head_result):
 
 
 
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_failed_registration_is_redone_with_the_next_seed(head_result, monkeypatch, retries):
+    """Seed 0 lands in a wrong pose (as a bad Mattes sample can): with retries, seed 1 is kept."""
+    from brainaug.preprocess import pipeline
+    from brainaug.preprocess.register import RegistrationResult
+
+    img, good = head_result
+    real = pipeline.register_to_template
+    seeds = []
+
+    def unlucky_first_seed(moving, *args, seed=0, **kwargs):
+        seeds.append(seed)
+        result = real(moving, *args, seed=seed, **kwargs)
+        if seed == 0:
+            upside_down = sitk.AffineTransform(3)
+            upside_down.SetMatrix((1, 0, 0, 0, -1, 0, 0, 0, -1))  # 180 degrees about x
+            return RegistrationResult(transform=upside_down, mattes_mi=0.0, iterations=0)
+        return result
+
+    monkeypatch.setattr(pipeline, "register_to_template", unlucky_first_seed)
+    settings = PreprocessSettings.from_config(
+        dict(image_size=S, registration_retries=retries, registration_refine_on_brain=False)
+    )
+    res = preprocess_scan(img, S, settings)
+    if retries == 0:
+        assert seeds == [0] and res.qc["registration_attempts"] == 1
+        assert res.qc["correlation"] < 0.5  # the failure is kept, for QC to flag
+    else:
+        assert seeds == [0, 1] and res.qc["registration_attempts"] == 2  # seed 1 succeeds: no third try
+        assert res.qc["correlation"] > 0.9, res.qc
+
+
 def test_qc_correlation_is_the_benchmark_metric(head_result):
     # qc/summary.tsv's number and benchmarks/registration_vs_ants.py's are one function.
     _, res = head_result

@@ -45,6 +45,9 @@ class PreprocessSettings:
         registration_histogram_bins: Mattes MI histogram bins.
         registration_refine_on_brain: refine the affine with the metric restricted to the
             template brain mask.
+        registration_retries: registrations redone with the next sampling seeds when the
+            template correlation ends below ``registration_retry_below`` (the best is kept).
+        registration_retry_below: template correlation under which a registration is redone.
         intensity_percentiles: (low, high) percentiles inside the brain mapped to -1 and 1.
         threads: SimpleITK threads for this scan (1 for parallel Snakemake jobs).
         seed: seed of the registration's random sampling (deterministic output).
@@ -67,6 +70,8 @@ class PreprocessSettings:
     registration_sampling_percentage: float
     registration_histogram_bins: int
     registration_refine_on_brain: bool
+    registration_retries: int
+    registration_retry_below: float
     intensity_percentiles: tuple[float, float]
     threads: int
     seed: int
