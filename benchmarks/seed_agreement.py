@@ -48,16 +48,17 @@ from brainaug.strategies import parse_strategies
 
 
 def run_mean(volumes: np.ndarray, index, classes: list[str], strategy, settings: ClassifierSettings,
-             seed: int, repeats: int, n_folds: int, val_fraction: float,
-             split_seed: int | None = None, members: int = 1) -> tuple[float, list[float]]:
+             split_seed: int, repeats: int, n_folds: int, val_fraction: float,
+             members: int = 1) -> tuple[float, list[float]]:
     """Mean test balanced accuracy (%) over every fold of every repeat, as the results table computes it.
 
-    ``seed`` seeds the classifiers and, unless ``split_seed`` is given, the splits.
-    ``members`` > 1 trains that many classifiers per fold (seeds seed, seed + 1000, ...)
+    ``split_seed`` is the run's ``cv.seed``; ``settings.seed`` its ``classifier.seed``.
+    ``members`` > 1 trains that many classifiers per fold (base seeds seed, seed + 1000, ...)
     and tests their mean predicted probabilities.
     """
+    seed = settings.seed
     splits = make_splits(index, n_folds=n_folds, val_fraction=val_fraction,
-                         seed=seed if split_seed is None else split_seed, classes=classes, repeats=repeats)
+                         seed=split_seed, classes=classes, repeats=repeats)
     labels = index["label"].to_numpy()
     baccs = []
     for entry in splits["folds"]:
@@ -112,22 +113,25 @@ def main() -> None:
             raise SystemExit(f"{strategy_name} uses synthetic volumes; this script trains no GAN")
         means, per_fold = [], []
         for seed in args.seeds:
-            settings = ClassifierSettings.from_config(
-                {**base, **values, "seed": seed if args.classifier_seed is None else args.classifier_seed})
+            split_seed = seed if args.split_seed is None else args.split_seed
+            classifier_base = seed if args.classifier_seed is None else args.classifier_seed
+            settings = ClassifierSettings.from_config({**base, **values, "seed": classifier_base})
             t0 = time.perf_counter()
-            mean, baccs = run_mean(volumes, index, classes, strategy, settings, settings.seed, repeats,
+            mean, baccs = run_mean(volumes, index, classes, strategy, settings, split_seed, repeats,
                                    int(cv.get("n_folds", 6)), float(cv.get("val_fraction", 0.2)),
-                                   split_seed=seed if args.classifier_seed is not None else args.split_seed,
                                    members=args.members)
             means.append(mean)
             per_fold.append(baccs)
             print(f"| {name} | {strategy_name} | {seed} | {' '.join(f'{b:.0f}' for b in baccs)} | {mean:.1f} "
                   f"| {time.perf_counter() - t0:.0f} |", flush=True)
-        gap = max(abs(a - b) for a, b in itertools.combinations(means, 2)) if len(means) > 1 else 0.0
-        # With the splits fixed, fold k is the same test set for every seed: its spread is training noise.
-        fold_sd = np.sqrt(np.mean(np.var(per_fold, axis=0, ddof=1))) if len(means) > 1 else 0.0
+        several = len(means) > 1
+        # With the splits fixed, fold k is the same test set for every seed: its spread is
+        # training noise. With new splits a fold's SD mixes different test sets: not shown.
+        fold_sd = (f"{np.sqrt(np.mean(np.var(per_fold, axis=0, ddof=1))):.1f}"
+                   if several and args.split_seed is not None else "")
         summary.append(f"| {name} | {strategy_name} | {np.mean(means):.1f} | "
-                       f"{np.std(means, ddof=1) if len(means) > 1 else 0:.1f} | {gap:.1f} | {fold_sd:.1f} |")
+                       f"{np.std(means, ddof=1) if several else 0:.1f} | {max(means) - min(means):.1f} "
+                       f"| {fold_sd} |")
     print("\n| variant | strategy | mean over seeds (%) | SD across seeds | largest gap between two seeds "
           "| fold SD across seeds (pooled) |")
     print("|---|---|---|---|---|---|")
