@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import yaml
 
@@ -49,18 +50,19 @@ from brainaug.strategies import parse_strategies
 
 def run_mean(volumes: np.ndarray, index, classes: list[str], strategy, settings: ClassifierSettings,
              split_seed: int, repeats: int, n_folds: int, val_fraction: float,
-             members: int = 1) -> tuple[float, list[float]]:
+             members: int = 1) -> tuple[float, list[float], pd.DataFrame]:
     """Mean test balanced accuracy (%) over every fold of every repeat, as the results table computes it.
 
     ``split_seed`` is the run's ``cv.seed``; ``settings.seed`` its ``classifier.seed``.
     ``members`` > 1 trains that many classifiers per fold (base seeds seed, seed + 1000, ...)
-    and tests their mean predicted probabilities.
+    and tests their mean predicted probabilities. Also returns every test prediction
+    (subject, label, correct), for :func:`subject_noise`.
     """
     seed = settings.seed
     splits = make_splits(index, n_folds=n_folds, val_fraction=val_fraction,
                          seed=split_seed, classes=classes, repeats=repeats)
     labels = index["label"].to_numpy()
-    baccs = []
+    baccs, tested = [], []
     for entry in splits["folds"]:
 
         def take(role: str) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +77,28 @@ def run_mean(volumes: np.ndarray, index, classes: list[str], strategy, settings:
                 seed=classifier_seed(seed + 1000 * m, int(entry["fold"]), repeat=int(entry["repeat"])))
             proba = proba + predict_proba(out.model, sx, settings.batch_size, torch.device("cpu"), None) / members
         baccs.append(100 * compute_metrics(sy, proba, len(classes))["balanced_accuracy"])
-    return float(np.mean(baccs)), baccs
+        test_subjects = index.loc[index["subject_id"].isin(entry["test"]).to_numpy(), "subject_id"].to_numpy()
+        tested.append(pd.DataFrame({"subject_id": test_subjects, "label": sy, "correct": proba.argmax(1) == sy}))
+    return float(np.mean(baccs)), baccs, pd.concat(tested, ignore_index=True)
+
+
+def subject_noise(tests: pd.DataFrame, repeats: int) -> tuple[int, int, float]:
+    """How much of the spread is borderline subjects changing class: (subjects tested, of them
+    sometimes right and sometimes wrong, run SD in points that their coin flips alone predict).
+
+    Each subject's chance p of being classified right is its share of correct tests over all
+    seeds and repeats. If subjects flipped independently, a run's balanced accuracy (the
+    mean over classes of the share right) would vary by
+    sqrt(sum_c sum_(i in c) p_i (1 - p_i) / (C^2 n_c^2) / repeats), with p(1 - p) estimated
+    without bias from that subject's t tests (times t / (t - 1)).
+    """
+    per = tests.groupby("subject_id").agg(label=("label", "first"), p=("correct", "mean"), t=("correct", "size"))
+    n_c = per.groupby("label")["p"].transform("size")
+    var_i = per["p"] * (1 - per["p"]) * per["t"] / (per["t"] - 1).clip(lower=1)
+    n_classes = per["label"].nunique()
+    var = float((var_i / (n_classes**2 * n_c**2)).sum()) / repeats
+    flipping = int(((per["p"] > 0) & (per["p"] < 1)).sum())
+    return len(per), flipping, 100 * np.sqrt(var)
 
 
 def main() -> None:
@@ -111,17 +134,18 @@ def main() -> None:
         strategy = all_strategies[strategy_name]
         if strategy.uses_synthetic:
             raise SystemExit(f"{strategy_name} uses synthetic volumes; this script trains no GAN")
-        means, per_fold = [], []
+        means, per_fold, tests = [], [], []
         for seed in args.seeds:
             split_seed = seed if args.split_seed is None else args.split_seed
             classifier_base = seed if args.classifier_seed is None else args.classifier_seed
             settings = ClassifierSettings.from_config({**base, **values, "seed": classifier_base})
             t0 = time.perf_counter()
-            mean, baccs = run_mean(volumes, index, classes, strategy, settings, split_seed, repeats,
+            mean, baccs, tested = run_mean(volumes, index, classes, strategy, settings, split_seed, repeats,
                                    int(cv.get("n_folds", 6)), float(cv.get("val_fraction", 0.2)),
                                    members=args.members)
             means.append(mean)
             per_fold.append(baccs)
+            tests.append(tested)
             print(f"| {name} | {strategy_name} | {seed} | {' '.join(f'{b:.0f}' for b in baccs)} | {mean:.1f} "
                   f"| {time.perf_counter() - t0:.0f} |", flush=True)
         several = len(means) > 1
@@ -129,12 +153,14 @@ def main() -> None:
         # training noise. With new splits a fold's SD mixes different test sets: not shown.
         fold_sd = (f"{np.sqrt(np.mean(np.var(per_fold, axis=0, ddof=1))):.1f}"
                    if several and args.split_seed is not None else "")
+        n_subjects, flipping, flip_sd = subject_noise(pd.concat(tests, ignore_index=True), repeats)
         summary.append(f"| {name} | {strategy_name} | {np.mean(means):.1f} | "
                        f"{np.std(means, ddof=1) if several else 0:.1f} | {max(means) - min(means):.1f} "
-                       f"| {fold_sd} |")
+                       f"| {fold_sd} | {flipping} of {n_subjects} | {flip_sd:.1f} |")
     print("\n| variant | strategy | mean over seeds (%) | SD across seeds | largest gap between two seeds "
-          "| fold SD across seeds (pooled) |")
-    print("|---|---|---|---|---|---|")
+          "| fold SD across seeds (pooled) | subjects right in some seeds, wrong in others "
+          "| run SD their flips predict |")
+    print("|---|---|---|---|---|---|---|---|")
     print("\n".join(summary))
 
 

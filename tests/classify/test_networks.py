@@ -101,3 +101,28 @@ def test_settings_from_config():
         ClassifierSettings.from_config({"patience": 0})
     with pytest.raises(ValueError, match="classifier.precision: expected one of"):
         ClassifierSettings.from_config({"precision": "fp8"})
+
+
+@pytest.mark.parametrize("centering", ["none", "train_mean"])
+def test_channels_last_is_a_layout_not_another_network(centering):
+    """The layout only speeds the convolutions up: same weights, same logits and gradients,
+    and a checkpoint of one layout loads into the other."""
+    common = dict(widths=(4, 4, 8, 8, 8), pooling="average", pooled_blocks=3, dropout=0.0, input_centering=centering)
+    fast = ClassifierSettings.from_config({**common, "channels_last": True})
+    plain = ClassifierSettings.from_config({**common, "channels_last": False})
+    torch.manual_seed(3)
+    a = build_classifier(fast, 3, 16)
+    torch.manual_seed(3)
+    b = build_classifier(plain, 3, 16)
+    conv_a, conv_b = ([m for m in model.modules() if isinstance(m, torch.nn.Conv3d)][1] for model in (a, b))
+    assert conv_a.weight.is_contiguous(memory_format=torch.channels_last_3d) and not conv_a.weight.is_contiguous()
+    assert conv_b.weight.is_contiguous()
+    x = torch.randn(4, 1, 16, 16, 16)
+    for model in (a, b):
+        model.train()
+        model(x).square().sum().backward()
+    torch.testing.assert_close(a(x), b(x), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(conv_a.weight.grad, conv_b.weight.grad, rtol=1e-3, atol=1e-5)
+    b.load_state_dict(a.state_dict())
+    a.eval(), b.eval()
+    torch.testing.assert_close(a(x), b(x), rtol=1e-4, atol=1e-5)

@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.metrics import MMDMetric, MultiScaleSSIMMetric
 
 from brainaug.settings import build_settings
 
@@ -184,6 +183,8 @@ def mmd_score(
     if b < 2:
         return None
     repeats = 1 if b == len(real) == len(synthetic) else n_repeats
+    from monai.metrics import MMDMetric  # imported here: 0.6 s that every classifier job would pay
+
     metric = MMDMetric()
     n_vox = int(np.prod(real.shape[1:]))
     vals = []
@@ -232,6 +233,8 @@ def ms_ssim_diversity(
         return None
     p = dict(params) if params is not None else ms_ssim_params(volumes.shape[1:])
     p.pop("n_scales", None)
+    from monai.metrics import MultiScaleSSIMMetric
+
     metric = MultiScaleSSIMMetric(spatial_dims=3, data_range=2.0, reduction="mean", **p)
     pairs = _random_pairs(len(volumes), max_pairs, rng)
     for start in range(0, len(pairs), chunk):
