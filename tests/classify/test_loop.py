@@ -155,3 +155,48 @@ def test_augmentation_works_in_mm_on_the_given_or_template_grid(monkeypatch):
     odd = np.zeros((8, 12, 12, 12), dtype=np.float32)
     with pytest.raises(ValueError, match=r"needs the voxel size of 12\^3 volumes: pass spacing_mm"):
         train_classifier(odd, y, odd, y, aug, settings, CLASSES, seed=0)
+
+
+def _noise(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 1, (n, 16, 16, 16)).astype(np.float32), np.arange(n) % 3
+
+
+def test_epochs_count_for_selection_only_once_the_training_set_is_learned():
+    """Labels unrelated to the volumes: the validation loss is lowest at epoch 1, while the
+    network is still at chance, and rises as it memorises. Counting every epoch tests that
+    untrained model; counting from 0.6 training accuracy tests the best epoch after it, and
+    early stopping waits for it."""
+    base = dict(widths=(4, 8, 8, 8, 8), pooling="average", pooled_blocks=3, dropout=0.0, lr=3e-2,
+                batch_size=4, selection="loss", max_epochs=12, min_epochs=1, patience=2)
+    x, y = _noise(12, seed=0)
+    val_x, val_y = _noise(6, seed=1)
+    picked = {}
+    for threshold in (0.0, 0.6):
+        settings = ClassifierSettings.from_config({**base, "selection_from_train_accuracy": threshold})
+        out = train_classifier(x, y, val_x, val_y, Strategy("standard"), settings, CLASSES, seed=0)
+        h = out.history.set_index("epoch")
+        first = int(h.index[h["train_acc"] >= threshold].min())
+        assert out.selection_from_epoch == first
+        counted = h.loc[first:]
+        assert out.best_epoch == int(counted["val_loss"].idxmin())
+        assert out.epochs_run == min(out.best_epoch + 2, 12)  # patience 2, counted from `first`
+        picked[threshold] = (first, out.best_epoch)
+    assert picked[0.0] == (1, 1)  # the untrained model, as before this setting
+    first, best = picked[0.6]
+    assert first > 1 and best >= first
+
+
+def test_a_classifier_that_never_learns_is_tested_at_its_best_epoch_and_says_so(capsys):
+    settings = ClassifierSettings.from_config(dict(
+        widths=(2, 2, 2, 2, 2), pooling="average", pooled_blocks=3, dropout=0.0, batch_size=4,
+        selection="loss", max_epochs=4, min_epochs=1, patience=1, selection_from_train_accuracy=1.0,
+    ))
+    x, y = _noise(12, seed=0)  # labels unrelated to the volumes: no epoch fits them all
+    val_x, val_y = _noise(6, seed=1)
+    log = __import__("io").StringIO()
+    out = train_classifier(x, y, val_x, val_y, Strategy("standard"), settings, CLASSES, seed=0, log=log)
+    assert out.selection_from_epoch is None
+    assert out.epochs_run == 4  # no early stop while no epoch counts
+    assert out.best_epoch == int(out.history.set_index("epoch")["val_loss"].idxmin())
+    assert "training accuracy never reached 1 in 4 epochs" in log.getvalue()

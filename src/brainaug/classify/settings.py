@@ -59,6 +59,8 @@ class ClassifierSettings:
         selection: the validation score that picks the tested epoch and drives early
             stopping: ``"balanced_accuracy"`` (the study; ties: lower loss) or ``"loss"``
             (ties: higher balanced accuracy); see :mod:`brainaug.classify.loop`.
+        selection_from_train_accuracy: epochs count for ``selection`` and early stopping
+            only from the first one whose training accuracy reaches this (0: all epochs).
     """
 
     model: str
@@ -83,6 +85,7 @@ class ClassifierSettings:
     augment_rotation: str
     augment_steps: str
     selection: str
+    selection_from_train_accuracy: float
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> ClassifierSettings:

@@ -173,6 +173,7 @@ def _fold_metrics(
         "test": scores(evals["test"]),
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
+        "selection_from_epoch": result.selection_from_epoch,
         "n_real_train": int(len(data.y["train"])),
         "n_synthetic_train": int(is_syn.sum()),
         "n_synthetic_train_per_class": {
