@@ -14,8 +14,9 @@ Even the loss can favour a model that has learned nothing: one still near
 uniform is never confidently wrong, so in 5 of 240 jobs of six default runs
 (all augmented: they leave chance later) the lowest validation loss came
 before training accuracy had passed 0.6, mostly at epoch 1, and the fold was
-tested untrained (22-67 %). ``classifier.selection_from_train_accuracy`` lets epochs count
-for selection and early stopping only once training accuracy has reached it.
+tested untrained (22-67 %). ``classifier.selection_from_train_accuracy`` lets
+epochs count for selection and early stopping only once training accuracy has
+reached it.
 
 Two rules keep the strategies comparable (so the table measures augmentation,
 not training length or a train/test shift):
