@@ -65,11 +65,11 @@ def run_mean(volumes: np.ndarray, index, classes: list[str], strategy, settings:
     baccs, tested = [], []
     for entry in splits["folds"]:
 
-        def take(role: str) -> tuple[np.ndarray, np.ndarray]:
+        def take(role: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             rows = index["subject_id"].isin(entry[role]).to_numpy()
-            return np.asarray(volumes[rows], np.float32), labels[rows]
+            return np.asarray(volumes[rows], np.float32), labels[rows], index["subject_id"].to_numpy()[rows]
 
-        (tx, ty), (vx, vy), (sx, sy) = take("train"), take("val"), take("test")
+        (tx, ty, _), (vx, vy, _), (sx, sy, test_subjects) = take("train"), take("val"), take("test")
         proba = 0.0
         for m in range(members):
             out = train_classifier(
@@ -77,7 +77,6 @@ def run_mean(volumes: np.ndarray, index, classes: list[str], strategy, settings:
                 seed=classifier_seed(seed + 1000 * m, int(entry["fold"]), repeat=int(entry["repeat"])))
             proba = proba + predict_proba(out.model, sx, settings.batch_size, torch.device("cpu"), None) / members
         baccs.append(100 * compute_metrics(sy, proba, len(classes))["balanced_accuracy"])
-        test_subjects = index.loc[index["subject_id"].isin(entry["test"]).to_numpy(), "subject_id"].to_numpy()
         tested.append(pd.DataFrame({"subject_id": test_subjects, "label": sy, "correct": proba.argmax(1) == sy}))
     return float(np.mean(baccs)), baccs, pd.concat(tested, ignore_index=True)
 

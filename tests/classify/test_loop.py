@@ -1,6 +1,8 @@
-"""Equal optimizer-step budgets and BatchNorm statistics from real training volumes."""
+"""Equal optimizer-step budgets, BatchNorm statistics from real training volumes, and which epochs count for selection."""
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 import pytest
@@ -187,14 +189,14 @@ def test_epochs_count_for_selection_only_once_the_training_set_is_learned():
     assert first > 1 and best >= first
 
 
-def test_a_classifier_that_never_learns_is_tested_at_its_best_epoch_and_says_so(capsys):
+def test_a_classifier_that_never_learns_is_tested_at_its_best_epoch_and_says_so():
     settings = ClassifierSettings.from_config(dict(
         widths=(2, 2, 2, 2, 2), pooling="average", pooled_blocks=3, dropout=0.0, batch_size=4,
         selection="loss", max_epochs=4, min_epochs=1, patience=1, selection_from_train_accuracy=1.0,
     ))
     x, y = _noise(12, seed=0)  # labels unrelated to the volumes: no epoch fits them all
     val_x, val_y = _noise(6, seed=1)
-    log = __import__("io").StringIO()
+    log = io.StringIO()
     out = train_classifier(x, y, val_x, val_y, Strategy("standard"), settings, CLASSES, seed=0, log=log)
     assert out.selection_from_epoch is None
     assert out.epochs_run == 4  # no early stop while no epoch counts

@@ -81,7 +81,7 @@ class TrainOutput:
     history: pd.DataFrame
     best_epoch: int
     epochs_run: int
-    selection_from_epoch: int | None = 1
+    selection_from_epoch: int | None
 
 
 def selection_key(val_bacc: float, val_loss: float, selection: str) -> tuple[float, float]:

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from brainaug.classify.settings import ClassifierSettings
+from brainaug.device import to_channels_last
 
 __all__ = ["CenteredInput", "Conv5FC3", "build_classifier", "default_fc_hidden", "penultimate_features"]
 
@@ -176,7 +177,7 @@ def build_classifier(settings: ClassifierSettings, n_classes: int, image_size: i
     if settings.input_centering == "train_mean":
         net = CenteredInput(net, image_size)
     if settings.channels_last:
-        net = net.to(memory_format=torch.channels_last_3d)
+        net = to_channels_last(net)
     return net
 
 
