@@ -52,8 +52,12 @@ def workflow_step(snakemake: Any) -> Iterator[logging.Logger]:
         stream.write(traceback.format_exc())
         wildcards = ", ".join(f"{k}={v}" for k, v in dict(snakemake.wildcards).items())
         where = f"{snakemake.rule}" + (f" ({wildcards})" if wildcards else "")
-        print(f"brainaug: error in {where}: {type(err).__name__}: {err}", file=real_stderr)
-        print(f"brainaug: full traceback in {log_path}", file=real_stderr)
+        # One write, not print()'s two: under PYTHONUNBUFFERED each write is its own
+        # syscall, and parallel jobs sharing the console would splice their lines.
+        real_stderr.write(
+            f"brainaug: error in {where}: {type(err).__name__}: {err}\n"
+            f"brainaug: full traceback in {log_path}\n"
+        )
         real_stderr.flush()
         stream.close()
         sys.stderr = real_stderr
