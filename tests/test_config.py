@@ -48,7 +48,7 @@ def test_study_config_is_valid_with_reference_sizes():
     assert config["resources"]["gan"]["gpu"] == 1
     # The study's classifier, not the laptop's (which config.yaml sets and study.yaml is merged over).
     study_model = {"model": "conv5_fc3", "pooled_blocks": 5, "pooling": "flatten", "dropout": 0.5, "lr": 1e-4,
-                   "selection": "balanced_accuracy", "selection_from_train_accuracy": 0.0}
+                   "selection": "balanced_accuracy", "selection_from_train_accuracy": 0.0, "head": "softmax"}
     assert {key: config["classifier"][key] for key in study_model} == study_model
 
 

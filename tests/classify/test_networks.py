@@ -56,8 +56,8 @@ def test_conv5fc3_rejects_wrong_input_and_args():
         model(torch.zeros(1, 1, 8, 8, 8))
     with pytest.raises(ValueError, match="needs 5 widths"):
         Conv5FC3(widths=(8, 16))
-    with pytest.raises(ValueError, match="n_classes must be >= 2"):
-        Conv5FC3(n_classes=1)
+    with pytest.raises(ValueError, match="n_classes must be >= 1"):
+        Conv5FC3(n_classes=0)
 
 
 @pytest.mark.parametrize(("name", "size", "n_feat"), [("densenet121", 32, 1024), ("resnet18", 16, 512)])

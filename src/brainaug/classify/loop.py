@@ -230,6 +230,8 @@ def train_classifier(
     dtype = classifier_precision(settings.precision, device)
     stream = log if log is not None else sys.stderr
 
+    if settings.head == "ordinal":
+        stream.write(f"ordinal head: the classes are taken in the order {' < '.join(classes)}\n")
     torch.manual_seed(seed)
     model = build_classifier(settings, n_classes, image_size).to(device)
     optimizer = adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)

@@ -18,6 +18,7 @@ import math
 import torch
 from torch import nn
 
+from brainaug.classify.ordinal import CumulativeLink
 from brainaug.classify.settings import ClassifierSettings
 from brainaug.device import to_channels_last
 
@@ -42,7 +43,8 @@ class Conv5FC3(nn.Module):
 
     Args:
         in_channels: input channels (1 for T1w).
-        n_classes: number of diagnoses.
+        n_classes: number of outputs: the diagnoses, or 1 for the score of an ordinal head
+            (:class:`brainaug.classify.ordinal.CumulativeLink`).
         image_size: S, the cubic input side; fixes the flattened size.
         widths: channels of the five conv blocks.
         dropout: dropout probability before the FC head.
@@ -72,8 +74,8 @@ class Conv5FC3(nn.Module):
             raise ValueError(f"pooling must be 'flatten' or 'average', got {pooling!r}")
         if len(widths) != 5:
             raise ValueError(f"Conv5FC3 needs 5 widths (one per conv block), got {tuple(widths)}")
-        if n_classes < 2:
-            raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+        if n_classes < 1:
+            raise ValueError(f"n_classes must be >= 1, got {n_classes}")
         if image_size < 1:
             raise ValueError(f"image_size must be >= 1, got {image_size}")
         if not 0 <= pooled_blocks <= len(widths):
@@ -171,9 +173,14 @@ def build_classifier(settings: ClassifierSettings, n_classes: int, image_size: i
     (training) or loads it with the weights (``model.pt``). With
     ``settings.channels_last`` the 5D weights are laid out channels-last, so every
     convolution runs oneDNN's (CPU) or cuDNN's (CUDA) faster kernels; a
-    single-channel input needs no conversion to follow.
+    single-channel input needs no conversion to follow. With ``settings.head``
+    ``ordinal`` the network gives one score and :class:`CumulativeLink` turns it
+    into ordered class probabilities.
     """
-    net = _build_network(settings, n_classes, image_size)
+    if settings.head == "ordinal":
+        net: nn.Module = CumulativeLink(_build_network(settings, 1, image_size), n_classes)
+    else:
+        net = _build_network(settings, n_classes, image_size)
     if settings.input_centering == "train_mean":
         net = CenteredInput(net, image_size)
     if settings.channels_last:
@@ -186,11 +193,11 @@ def _build_network(settings: ClassifierSettings, n_classes: int, image_size: int
 
     Args:
         settings: classifier settings (model, widths, dropout, fc_hidden).
-        n_classes: number of output classes.
+        n_classes: number of outputs.
         image_size: S of the ``(B, 1, S, S, S)`` input.
 
     Returns:
-        A module mapping ``(B, 1, S, S, S)`` to logits ``(B, n_classes)``, freshly
+        A module mapping ``(B, 1, S, S, S)`` to ``(B, n_classes)`` outputs, freshly
         initialised from torch's current RNG state (seed it for reproducibility).
     """
     if settings.model == "conv5_fc3":
@@ -251,6 +258,8 @@ def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     try:
         if isinstance(model, (Conv5FC3, CenteredInput)):
             return model.features(x)
+        if isinstance(model, CumulativeLink):
+            return penultimate_features(model.net, x)
         captured: list[torch.Tensor] = []
         handle = _last_linear(model).register_forward_pre_hook(
             lambda _m, inputs: captured.append(inputs[0].detach())

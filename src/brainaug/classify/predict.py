@@ -252,10 +252,11 @@ def load_classifier(path: str | Path, device: torch.device | str | None = "cpu")
     except (OSError, RuntimeError) as err:
         raise ValueError(f"Cannot load classifier checkpoint {path}: {err}") from err
     saved = dict(checkpoint["settings"])
-    # Models written before these keys existed were uncentred, with ClinicaDL's head.
+    # Models written before these keys existed were uncentred, with ClinicaDL's softmax head.
     saved.setdefault("input_centering", "none")
     saved.setdefault("pooling", "flatten")
     saved.setdefault("pooled_blocks", 5)
+    saved.setdefault("head", "softmax")
     # The roll range was in voxels before it was in mm; it does not shape the network.
     saved.pop("augment_max_shift", None)
     settings = ClassifierSettings.from_config(saved)

@@ -61,6 +61,8 @@ class ClassifierSettings:
             (ties: higher balanced accuracy); see :mod:`brainaug.classify.loop`.
         selection_from_train_accuracy: epochs count for ``selection`` and early stopping
             only from the first one whose training accuracy reaches this (0: all epochs).
+        head: ``"softmax"`` (one logit per class, the study) or ``"ordinal"`` (one score and
+            learned cut points, for classes listed in order; see :mod:`brainaug.classify.ordinal`).
     """
 
     model: str
@@ -86,6 +88,7 @@ class ClassifierSettings:
     augment_steps: str
     selection: str
     selection_from_train_accuracy: float
+    head: str
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None) -> ClassifierSettings:
