@@ -5,7 +5,7 @@ few dozen training subjects leave many ways to separate three classes, and
 the middle class (MCI) can be carved out anywhere. Trained from different
 seeds, the embedded cohort's softmax classifier put a test subject in another
 class about every second time (one fold's test score moved by 12 points, SD,
-from seed to seed; benchmarks/README.md, "An ordinal head"). The diagnoses are
+from seed to seed; benchmarks/README.md, "An ordinal head and a cohort of 120"). The diagnoses are
 stages of one process, so the network here gives one score per volume, and
 learned cut points on that score divide it into the classes, in order
 (McCullagh's proportional-odds model):
