@@ -145,3 +145,13 @@ def test_assumed_orientation_must_name_three_axes():
     config["preprocess"]["assume_orientation"] = "RRS"
     with pytest.raises(ConfigError, match=r"assume_orientation must be three letters, one of R/L, A/P and S/I each"):
         check_config(config)
+
+
+def test_the_package_reads_the_schema_snakemake_validates_with():
+    """``brainaug/data/schema.yaml`` links to ``config/schema.yaml``; an editor or ``sed -i``
+    that replaced the link with a copy would let the two schemas drift apart silently."""
+    from brainaug.settings import SCHEMA_PATH
+
+    assert SCHEMA_PATH.read_bytes() == (ROOT / "config" / "schema.yaml").read_bytes()
+    if SCHEMA_PATH.parent.parent.parent == ROOT / "src":  # a checkout, not an installed wheel's copy
+        assert SCHEMA_PATH.resolve() == (ROOT / "config" / "schema.yaml").resolve(), f"{SCHEMA_PATH} is not a link"
