@@ -105,6 +105,11 @@ def _is_better(candidate: tuple[float, float], best: tuple[float, float] | None)
     return abs(candidate[0] - best[0]) <= 1e-12 and candidate[1] > best[1]
 
 
+def _cpu_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of the weights, kept while training goes on changing them."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
 def batch_stream(n: int, batch_size: int, generator: torch.Generator) -> Iterator[np.ndarray]:
     """Endless batches of ``min(batch_size, n)`` indices from successive shuffles of ``range(n)``.
 
@@ -329,10 +334,10 @@ def train_classifier(
                 counting_from = epoch
             if counting_from is None:
                 if _is_better(key, fallback[0]):
-                    fallback = (key, epoch, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+                    fallback = (key, epoch, _cpu_weights(model))
             elif _is_better(key, best_key):
                 best_key, best_epoch, since_best = key, epoch, 0
-                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                best_state = _cpu_weights(model)
             else:
                 since_best += 1
             bar.set_postfix(
