@@ -36,10 +36,10 @@ def find_t1w(root: str | Path) -> list[Path]:
 
 
 def _read_tsv(path: Path) -> pd.DataFrame:
-    require_utf8(path, "BIDS table")
+    require_utf8(path, "BIDS table")  # so pandas cannot meet a byte it cannot decode
     try:
         df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise CohortError(f"Cannot parse {path}: {err}") from err
     df.columns = [str(c).strip() for c in df.columns]
     # BIDS writes "n/a" for a missing value: treat it as empty (a missing
