@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import yaml
 
-from variants import parse_variant  # benchmarks/variants.py, beside this script
+from variants import fold_role, parse_variant  # benchmarks/variants.py, beside this script
 
 from brainaug.classify.fold_data import classifier_seed
 from brainaug.classify.loop import train_classifier
@@ -93,12 +93,9 @@ def main() -> None:
             onsets, best, baccs, t0 = [], [], [], time.perf_counter()
             for entry in splits["folds"]:  # every fold of every repeat
                 k, r = int(entry["fold"]), int(entry.get("repeat", 0))
-
-                def take(role: str) -> tuple[np.ndarray, np.ndarray]:
-                    rows = index["subject_id"].isin(entry[role]).to_numpy()
-                    return np.asarray(volumes[rows], np.float32) + add, index["label"].to_numpy()[rows]
-
-                (tx, ty), (vx, vy), (sx, sy) = take("train"), take("val"), take("test")
+                (tx, ty, _), (vx, vy, _), (sx, sy, _) = (
+                    fold_role(volumes, index, entry, role) for role in ("train", "val", "test"))
+                tx, vx, sx = tx + add, vx + add, sx + add
                 out = train_classifier(tx, ty, vx, vy, strategy, settings, classes, log=io.StringIO(),
                                        seed=classifier_seed(settings.seed, k, repeat=r), device="cpu")
                 above = out.history.loc[out.history["train_acc"] > 0.6, "epoch"]

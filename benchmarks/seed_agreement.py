@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 import yaml
 
-from variants import parse_variant  # benchmarks/variants.py, beside this script
+from variants import fold_role, parse_variant  # benchmarks/variants.py, beside this script
 
 from brainaug.classify.fold_data import classifier_seed
 from brainaug.classify.loop import train_classifier
@@ -61,15 +61,10 @@ def run_mean(volumes: np.ndarray, index, classes: list[str], strategy, settings:
     seed = settings.seed
     splits = make_splits(index, n_folds=n_folds, val_fraction=val_fraction,
                          seed=split_seed, classes=classes, repeats=repeats)
-    labels = index["label"].to_numpy()
     baccs, tested = [], []
     for entry in splits["folds"]:
-
-        def take(role: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            rows = index["subject_id"].isin(entry[role]).to_numpy()
-            return np.asarray(volumes[rows], np.float32), labels[rows], index["subject_id"].to_numpy()[rows]
-
-        (tx, ty, _), (vx, vy, _), (sx, sy, test_subjects) = take("train"), take("val"), take("test")
+        (tx, ty, _), (vx, vy, _), (sx, sy, test_subjects) = (
+            fold_role(volumes, index, entry, role) for role in ("train", "val", "test"))
         proba = 0.0
         for m in range(members):
             out = train_classifier(

@@ -1,8 +1,16 @@
-"""``name:key=value,key=value`` variants on the command line of the benchmark scripts."""
+"""What the classifier benchmarks share: ``name:key=value`` variants on the command line, and one fold's arrays."""
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import yaml
+
+
+def fold_role(volumes: np.ndarray, index: pd.DataFrame, entry: dict, role: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Volumes (float32), labels and subject IDs of one role (train, val, test) of a ``splits.json`` fold entry."""
+    rows = index["subject_id"].isin(entry[role]).to_numpy()
+    return np.asarray(volumes[rows], np.float32), index["label"].to_numpy()[rows], index["subject_id"].to_numpy()[rows]
 
 
 def _split_top_level(text: str) -> list[str]:
