@@ -19,21 +19,26 @@ SPLITS = {
 }
 
 
-def _clf(fold: int, n_syn: int = 0) -> dict:
-    f = SPLITS["folds"][fold]
-    return {
-        "train_subjects": list(f["train"]),
-        "val_subjects": list(f["val"]),
-        "test_subjects": list(f["test"]),
-        "n_real_train": 3,
-        "n_synthetic_train": n_syn,
+def _records(splits: dict) -> tuple[dict, dict, dict]:
+    """A clean run over ``splits``: every (repeat, fold)'s classifier and GAN records as the workflow writes them."""
+    folds = {(f.get("repeat", 0), f["fold"]): f for f in splits["folds"]}
+    classifiers = {
+        (strategy, r, k): {
+            "train_subjects": list(f["train"]),
+            "val_subjects": list(f["val"]),
+            "test_subjects": list(f["test"]),
+            "n_real_train": 3,
+            "n_synthetic_train": 3 if strategy == "gan50" else 0,
+        }
+        for strategy in ("standard", "gan50")
+        for (r, k), f in folds.items()
     }
+    gans = {key: {"train_subjects": list(f["train"])} for key, f in folds.items()}
+    return splits, classifiers, gans
 
 
 def _good():
-    clf = {(s, 0, k): _clf(k, 3 if s == "gan50" else 0) for s in ("standard", "gan50") for k in (0, 1)}
-    gan = {(0, k): {"train_subjects": list(SPLITS["folds"][k]["train"])} for k in (0, 1)}
-    return copy.deepcopy(SPLITS), clf, gan
+    return _records(copy.deepcopy(SPLITS))
 
 
 def test_clean_run_passes():
@@ -125,9 +130,9 @@ def test_malformed_inputs_are_value_errors():
     with pytest.raises(ValueError, match=r"classifier 'gan50' fold 0 metrics.json: train_subjects must be a list"):
         check_leakage(splits, clf, gan)
     with pytest.raises(ValueError, match=r"fold 7 of repeat 0 is not in splits.json"):
-        check_leakage(SPLITS, {("standard", 0, 7): _clf(0)}, {})
+        check_leakage(SPLITS, {("standard", 0, 7): _good()[1][("standard", 0, 0)]}, {})
     with pytest.raises(ValueError, match=r"keyed by \(strategy, repeat, fold\)"):
-        check_leakage(SPLITS, {("standard", 0): _clf(0)}, {})
+        check_leakage(SPLITS, {("standard", 0): _good()[1][("standard", 0, 0)]}, {})
     with pytest.raises(ValueError, match=r"keyed by \(repeat, fold\)"):
         check_leakage(SPLITS, {}, {0: {"train_subjects": []}})
     with pytest.raises(ValueError, match=r"non-empty 'folds' list"):
@@ -142,16 +147,7 @@ def _repeated():
         {"repeat": 1, "fold": 0, "train": ["s2", "s4", "s6"], "val": ["s5"], "test": ["s1", "s3"]},
         {"repeat": 1, "fold": 1, "train": ["s1", "s3", "s5"], "val": ["s2"], "test": ["s4", "s6"]},
     ]
-    folds = {(f["repeat"], f["fold"]): f for f in splits["folds"]}
-
-    def clf(key, n_syn=0):
-        f = folds[key]
-        return {"train_subjects": list(f["train"]), "val_subjects": list(f["val"]), "test_subjects": list(f["test"]),
-                "n_real_train": 3, "n_synthetic_train": n_syn}
-
-    classifiers = {(s, r, k): clf((r, k), 3 if s == "gan50" else 0) for s in ("standard", "gan50") for r, k in folds}
-    gans = {key: {"train_subjects": list(f["train"])} for key, f in folds.items()}
-    return splits, classifiers, gans
+    return _records(splits)
 
 
 def test_every_repeat_and_fold_is_checked():
