@@ -20,7 +20,9 @@ seeds and the SD of one fold's score across seeds, pooled over folds:
 
     python benchmarks/seed_sources.py --run /tmp/run0 --workdir /tmp/sources --source gan --seeds 1 2 3
 
-The finished run's own scores count as its seed (``--base-seed``, default 0).
+The finished run's own scores count as its seed (``--base-seed``, default 0),
+unless ``--set section.key=value`` changes a setting for the re-runs (an
+ablation: then every seed is re-run, the base seed included, if listed).
 Run from the repository root; PYTHONPATH gets this checkout's ``src`` first.
 Each classifier seed takes about 2 minutes on 2 cores, each GAN seed about 3.5.
 """
@@ -50,7 +52,20 @@ def per_fold(run: Path, strategies: list[str]) -> pd.DataFrame:
     return 100 * table.pivot(index="strategy", columns="fold", values="test_balanced_accuracy")
 
 
-def rerun(base: Path, target: Path, source: str, seed: int, strategies: list[str], cores: int) -> float:
+def parse_settings(items: list[str]) -> dict[str, dict]:
+    """``["classifier.bn_statistics=running"]`` -> ``{"classifier": {"bn_statistics": "running"}}`` (values read as YAML)."""
+    settings: dict[str, dict] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        section, _, name = key.partition(".")
+        if not name or not value:
+            sys.exit(f"--set {item!r}: expected section.key=value")
+        settings.setdefault(section, {})[name] = yaml.safe_load(value)
+    return settings
+
+
+def rerun(base: Path, target: Path, source: str, seed: int, strategies: list[str], cores: int,
+          settings: dict[str, dict] | None = None) -> float:
     """Copy ``base`` into ``target``, drop what ``source``'s seed invalidates, run the workflow; return seconds."""
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -58,11 +73,13 @@ def rerun(base: Path, target: Path, source: str, seed: int, strategies: list[str
         shutil.copytree(base / part, target / part, symlinks=True)  # copy2 keeps the times Snakemake compares
     results = target / "results"
     drop = ["tables", "figures", "report", "classify"]
-    if source == "gan":
+    if source == "gan" or "gan" in (settings or {}):
         drop += ["gan", "checkpoints"]  # a kept checkpoint would resume the old GAN
     for part in drop:
         shutil.rmtree(results / part, ignore_errors=True)
-    overlay = {source: {"seed": seed}, "strategies": {name: STRATEGIES[name] for name in strategies}}
+    overlay = {section: dict(values) for section, values in (settings or {}).items()}
+    overlay.setdefault(source, {})["seed"] = seed
+    overlay["strategies"] = {name: STRATEGIES[name] for name in strategies}
     (target / "overlay.yaml").write_text(yaml.safe_dump(overlay), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     started = time.perf_counter()
@@ -84,13 +101,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", required=True)
     parser.add_argument("--base-seed", type=int, default=0, help="the finished run's seed of --source")
     parser.add_argument("--strategies", nargs="+", default=["standard", "gan50"])
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a setting for every re-run, e.g. classifier.bn_statistics=running")
     parser.add_argument("--cores", type=int, default=2)
     args = parser.parse_args()
+    settings = parse_settings(args.set)
+    if set(settings) - {"classifier", "gan"}:
+        sys.exit("--set changes the classifier and gan sections only (the copied run's cohort and splits are kept)")
 
-    scores = {args.base_seed: per_fold(args.run, args.strategies)}
+    scores = {} if settings else {args.base_seed: per_fold(args.run, args.strategies)}
     for seed in args.seeds:
         target = args.workdir / f"{args.source}{seed}"
-        seconds = rerun(args.run, target, args.source, seed, args.strategies, args.cores)
+        seconds = rerun(args.run, target, args.source, seed, args.strategies, args.cores, settings)
         scores[seed] = per_fold(target, args.strategies)
         print(f"{args.source} seed {seed}: {seconds:.0f} s", flush=True)
     print(f"\n| strategy | {args.source} seeds | runs (%) | SD across runs | fold SD |")
