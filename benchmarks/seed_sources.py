@@ -30,16 +30,16 @@ Each classifier seed takes about 2 minutes on 2 cores, each GAN seed about 3.5.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
+
+from controls import run_snakemake  # benchmarks/controls.py, beside this script
+from variants import parse_value
 
 ROOT = Path(__file__).resolve().parents[1]
 STRATEGIES = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())["properties"]["strategies"]["default"]
@@ -53,20 +53,20 @@ def per_fold(run: Path, strategies: list[str]) -> pd.DataFrame:
 
 
 def parse_settings(items: list[str]) -> dict[str, dict]:
-    """``["classifier.bn_statistics=running"]`` -> ``{"classifier": {"bn_statistics": "running"}}`` (values read as YAML)."""
+    """``["classifier.bn_statistics=running"]`` -> ``{"classifier": {"bn_statistics": "running"}}`` (values as ``--variant``'s)."""
     settings: dict[str, dict] = {}
     for item in items:
         key, _, value = item.partition("=")
         section, _, name = key.partition(".")
         if not name or not value:
             sys.exit(f"--set {item!r}: expected section.key=value")
-        settings.setdefault(section, {})[name] = yaml.safe_load(value)
+        settings.setdefault(section, {})[name] = parse_value(value)
     return settings
 
 
 def rerun(base: Path, target: Path, source: str, seed: int, strategies: list[str], cores: int,
           settings: dict[str, dict] | None = None) -> float:
-    """Copy ``base`` into ``target``, drop what ``source``'s seed invalidates, run the workflow; return seconds."""
+    """Copy ``base`` into ``target``, drop what ``source``'s seed invalidates, run the workflow; return wall seconds."""
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     for part in ("results", ".snakemake"):
@@ -80,17 +80,7 @@ def rerun(base: Path, target: Path, source: str, seed: int, strategies: list[str
     overlay = {section: dict(values) for section, values in (settings or {}).items()}
     overlay.setdefault(source, {})["seed"] = seed
     overlay["strategies"] = {name: STRATEGIES[name] for name in strategies}
-    (target / "overlay.yaml").write_text(yaml.safe_dump(overlay), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
-    started = time.perf_counter()
-    with open(target / "snakemake.log", "w", encoding="utf-8") as log:
-        done = subprocess.run(
-            ["snakemake", "--cores", str(cores), "--snakefile", str(ROOT / "Snakefile"), "--configfile", "overlay.yaml"],
-            cwd=target, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-    if done.returncode:
-        sys.exit(f"seed {seed}: snakemake failed, see {target / 'snakemake.log'}")
-    return time.perf_counter() - started
+    return run_snakemake(target, overlay, cores)[1]
 
 
 def main() -> None:

@@ -34,11 +34,16 @@ def parse_variant(text: str) -> tuple[str, dict]:
     values = {}
     for item in _split_top_level(rest):
         key, _, value = item.partition("=")
-        parsed = yaml.safe_load(value)
-        if isinstance(parsed, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
-            try:
-                parsed = float(parsed)
-            except ValueError:
-                pass
-        values[key] = parsed
+        values[key] = parse_value(value)
     return name, values
+
+
+def parse_value(text: str):
+    """A command-line value read as YAML, except that ``3e-4`` is a number (YAML 1.1 reads it as a string)."""
+    parsed = yaml.safe_load(text)
+    if isinstance(parsed, str):
+        try:
+            return float(parsed)
+        except ValueError:
+            pass
+    return parsed
