@@ -79,3 +79,15 @@ def test_control_run_and_no_gan_are_said(tmp_path: Path) -> None:
     assert page.count("CONTROL RUN - NOT A RESULT: x") == 2
     assert "no GAN was trained" in page
     assert "QC flagged 0 of 2 scans" in page
+
+
+def test_how_often_each_subject_was_tested_is_said(tmp_path: Path) -> None:
+    """One repeat is flagged as a ranking a second seed may change; three repeats are not."""
+    common = dict(figure_png=_png(tmp_path), qc_decisions=_decisions(False), qc_choice="stop",
+                  classes=["CN", "AD"], baseline="standard")
+    one = front_page_html(table=_table().assign(n_repeats=1), **common)
+    assert '<li class="warn" id="brainaug-repeats">Each subject was tested once (1 repeat of 6 folds).' in one
+    assert "<code>cv.repeats</code> to 3 or more" in one
+    three = front_page_html(table=_table().assign(n_repeats=3), **common)
+    assert '<li class="ok" id="brainaug-repeats">Each subject was tested 3 times (3 repeats of 6 folds)' in three
+    assert "cv.repeats" not in three

@@ -79,6 +79,32 @@ def _comparison(table: pd.DataFrame, baseline: str) -> str:
     return _table_html(shown, "brainaug-comparison")
 
 
+#: Fewer repeats than this and the page warns that a second seed may reorder the strategies.
+STABLE_REPEATS = 3
+
+
+def _precision(table: pd.DataFrame) -> str:
+    """How often each subject was tested, and what that means for reading the table.
+
+    Why on the first page: with one repeat the embedded cohort's strategy means moved by about
+    3 points (SD) from seed to seed, more than several differences between strategies
+    (benchmarks/README.md, "Where the GAN strategies' spread comes from").
+    """
+    repeats = int(pd.to_numeric(table.get("n_repeats", pd.Series([1])), errors="coerce").fillna(1).max())
+    folds = int(pd.to_numeric(table.get("n_folds", pd.Series([0])), errors="coerce").fillna(0).max())
+    times = "once" if repeats == 1 else f"{repeats} times"
+    unit = f"{repeats} repeat{'s' if repeats > 1 else ''}" + (f" of {folds} folds" if folds else "")
+    tested = f"Each subject was tested {times} ({unit})"
+    if repeats >= STABLE_REPEATS:
+        return f'<li class="ok" id="brainaug-repeats">{tested}, with new folds and new models each time.</li>'
+    return (
+        f'<li class="warn" id="brainaug-repeats">{tested}. A run with another seed can move each strategy\'s '
+        "mean by several points (about 3, SD, with one repeat of the embedded cohort), so strategies a few "
+        "points apart may swap places. Read Δ with its interval, and set <code>cv.repeats</code> to "
+        f"{STABLE_REPEATS} or more before trusting a ranking.</li>"
+    )
+
+
 def _figure(png: str | os.PathLike[str]) -> str:
     data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
     return (
@@ -180,8 +206,9 @@ def front_page_html(
     )
     parts.append(
         '<li class="ok">No scan appears under two subjects (same file or identical bytes at the cohort step; '
-        "identical voxels or near-identical preprocessed volumes at the dataset step).</li></ul>"
+        "identical voxels or near-identical preprocessed volumes at the dataset step).</li>"
     )
+    parts.append(_precision(table) + "</ul>")
     parts.append("<h3>GAN label fidelity</h3>")
     parts.append(_gan_fidelity(gan_quality, len(classes)))
     parts.append("<h3>Quality control</h3>")
