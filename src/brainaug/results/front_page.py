@@ -90,8 +90,8 @@ def _precision(table: pd.DataFrame) -> str:
     3 points (SD) from seed to seed, more than several differences between strategies
     (benchmarks/README.md, "Where the GAN strategies' spread comes from").
     """
-    repeats = int(pd.to_numeric(table.get("n_repeats", pd.Series([1])), errors="coerce").fillna(1).max())
-    folds = int(pd.to_numeric(table.get("n_folds", pd.Series([0])), errors="coerce").fillna(0).max())
+    repeats = int(table["n_repeats"].max()) if "n_repeats" in table.columns else 1
+    folds = int(table["n_folds"].max()) if "n_folds" in table.columns else 0
     times = "once" if repeats == 1 else f"{repeats} times"
     unit = f"{repeats} repeat{'s' if repeats > 1 else ''}" + (f" of {folds} folds" if folds else "")
     tested = f"Each subject was tested {times} ({unit})"
