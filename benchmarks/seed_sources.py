@@ -65,7 +65,7 @@ def parse_settings(items: list[str]) -> dict[str, dict]:
 
 
 def rerun(base: Path, target: Path, source: str, seed: int, strategies: list[str], cores: int,
-          settings: dict[str, dict] | None = None) -> float:
+          settings: dict[str, dict]) -> float:
     """Copy ``base`` into ``target``, drop what ``source``'s seed invalidates, run the workflow; return wall seconds."""
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -73,11 +73,11 @@ def rerun(base: Path, target: Path, source: str, seed: int, strategies: list[str
         shutil.copytree(base / part, target / part, symlinks=True)  # copy2 keeps the times Snakemake compares
     results = target / "results"
     drop = ["tables", "figures", "report", "classify"]
-    if source == "gan" or "gan" in (settings or {}):
+    if source == "gan" or "gan" in settings:
         drop += ["gan", "checkpoints"]  # a kept checkpoint would resume the old GAN
     for part in drop:
         shutil.rmtree(results / part, ignore_errors=True)
-    overlay = {section: dict(values) for section, values in (settings or {}).items()}
+    overlay = {section: dict(values) for section, values in settings.items()}
     overlay.setdefault(source, {})["seed"] = seed
     overlay["strategies"] = {name: STRATEGIES[name] for name in strategies}
     return run_snakemake(target, overlay, cores)[1]
