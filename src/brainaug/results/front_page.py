@@ -87,8 +87,9 @@ def _precision(table: pd.DataFrame) -> str:
     """How often each subject was tested, and what that means for reading the table.
 
     Why on the first page: with one repeat the embedded cohort's strategy means moved by about
-    3 points (SD) from seed to seed, more than several differences between strategies
-    (benchmarks/README.md, "Where the GAN strategies' spread comes from").
+    3 points (SD) from seed to seed, more than several differences between strategies. Two
+    runs agreed within 5 points on every strategy about 1 time in 5 with one repeat, 4 in 5
+    with three (benchmarks/README.md, "Five repeats").
     """
     repeats = int(table["n_repeats"].max()) if "n_repeats" in table.columns else 1
     folds = int(table["n_folds"].max()) if "n_folds" in table.columns else 0
