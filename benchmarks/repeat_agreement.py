@@ -33,7 +33,7 @@ def repeat_means(runs: list[Path]) -> pd.DataFrame:
         path = run if run.is_file() else run / "results" / "tables" / "per_fold.tsv"
         table = pd.read_csv(path, sep="\t")
         means = 100 * table.groupby(["repeat", "strategy"])["test_balanced_accuracy"].mean().unstack()
-        means.index = [f"{run.name} r{r}" for r in means.index]
+        means.index = [f"{run} r{r}" for r in means.index]  # a path: two runs may share a folder name
         rows.append(means)
     means = pd.concat(rows)
     if means.isna().any().any():
