@@ -18,6 +18,7 @@ from brainaug.results.figures import (
     plot_real_vs_synthetic,
     plot_strategy_comparison,
     plot_three_plane,
+    run_styles,
     three_planes,
 )
 
@@ -71,6 +72,35 @@ def test_learning_curves(tmp_path):
     assert _png(tmp_path / "curves.png").shape[:2] == (520, 690)
     with pytest.raises(ValueError, match=r"strategy 'gan50' fold 0 lacks columns \['val_bacc'\]"):
         plot_learning_curves({"gan50": [h.drop(columns="val_bacc")]}, tmp_path / "x.png")
+
+
+def test_run_styles_give_one_colour_and_entry_per_fold_or_per_repeat():
+    assert run_styles([0, 1, 2]) == [("C0", "fold 0"), ("C1", "fold 1"), ("C2", "fold 2")]
+    styles = run_styles([(r, k) for r in (0, 1, 4) for k in range(6)])
+    assert [label for _, label in styles if label] == ["repeat 0", "repeat 1", "repeat 4"]
+    assert [colour for colour, _ in styles] == ["C0"] * 6 + ["C1"] * 6 + ["C2"] * 6
+
+
+@pytest.mark.parametrize("keys", [[(r, k) for r in range(5) for k in range(6)], list(range(20))],
+                         ids=["five repeats of six folds", "twenty folds"])
+def test_many_runs_leave_the_curves_their_panels(tmp_path, monkeypatch, keys):
+    """Five repeats once gave a 30-entry legend that squeezed every panel to a sliver."""
+    import brainaug.results.figures as figures
+
+    drawn = []
+    real_save = figures.save_figure
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path: (drawn.append(fig), real_save(fig, path)))
+    h = pd.DataFrame({"epoch": np.arange(1, 31), "train_loss": np.linspace(1.5, 0.3, 30),
+                      "val_loss": np.linspace(1.5, 0.6, 30), "val_bacc": np.linspace(0.3, 0.8, 30)})
+    monitor = pd.DataFrame({"iteration": [100, 200], "loss_d": [1.0, 0.5], "judge_balanced_accuracy": [0.8, 0.9],
+                            "mmd": [1e-3, 5e-4], "ms_ssim_synthetic": [0.9, 0.85], "nn_ratio": [1.2, 1.1]})
+    plot_learning_curves({"standard": {key: h for key in keys}, "gan50": {key: h for key in keys}}, tmp_path / "lc.png")
+    plot_gan_monitor({key: monitor for key in keys}, tmp_path / "gm.png", n_classes=3)
+    plot_gan_losses({key: monitor for key in keys}, tmp_path / "gl.png")
+    for fig in drawn:
+        fig.draw_without_rendering()
+        heights = [ax.get_position().height for ax in fig.axes if ax.get_visible() and ax.has_data()]
+        assert min(heights) > 0.25, f"a panel of {len(keys)} runs shrank to {min(heights):.2f} of the figure"
 
 
 def test_real_vs_synthetic(tmp_path):

@@ -18,7 +18,7 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     repeated = len({r for _, r, _ in snakemake.params.runs}) > 1
 
     def label(r, k):
-        return f"{r}.{k}" if repeated else k
+        return (r, k) if repeated else k
 
     runs = {}
     for (name, r, k), metrics, history in zip(snakemake.params.runs, snakemake.input.metrics, snakemake.input.histories):

@@ -13,7 +13,7 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     classes = snakemake.params.classes
     repeated = len({r for r, _ in snakemake.params.gan_runs}) > 1
     losses = {
-        (f"{r}.{k}" if repeated else k): pd.read_csv(p, sep="\t")
+        ((r, k) if repeated else k): pd.read_csv(p, sep="\t")
         for (r, k), p in zip(snakemake.params.gan_runs, snakemake.input.losses)
     }
     figures.plot_gan_losses(losses, out.gan_losses)

@@ -37,6 +37,7 @@ __all__ = [
     "plot_real_vs_synthetic",
     "plot_strategy_comparison",
     "plot_three_plane",
+    "run_styles",
     "three_planes",
 ]
 
@@ -118,6 +119,34 @@ def plot_confusion_matrices(
     save_figure(fig, path)
 
 
+def run_styles(keys: Sequence[Any]) -> list[tuple[str, str | None]]:
+    """Colour and legend label of each run's lines, in the order of ``keys``.
+
+    A key is a fold (one colour and one legend entry per fold) or a ``(repeat, fold)``
+    pair. Pairs share their repeat's colour, and only a repeat's first fold is
+    labelled. Why: five repeats of six folds gave thirty legend entries, and the
+    legend took over the figure's layout.
+    """
+    repeats = list(dict.fromkeys(key[0] for key in keys if isinstance(key, tuple)))
+    styles: list[tuple[str, str | None]] = []
+    labelled: set[Any] = set()
+    for i, key in enumerate(keys):
+        if isinstance(key, tuple):
+            group, colour, text = ("repeat", key[0]), f"C{repeats.index(key[0]) % 10}", f"repeat {key[0]}"
+        else:
+            group, colour, text = ("fold", key), f"C{i % 10}", f"fold {key}"
+        styles.append((colour, None if group in labelled else text))
+        labelled.add(group)
+    return styles
+
+
+def _legend(ax: Any, styles: list[tuple[str, str | None]]) -> None:
+    """A legend of at most eight rows (more entries take more columns), so it never outgrows its panel."""
+    entries = sum(label is not None for _, label in styles)
+    if entries:
+        ax.legend(fontsize=7, ncols=math.ceil(entries / 8))
+
+
 def plot_learning_curves(
     histories: Mapping[str, Sequence[pd.DataFrame] | Mapping[Any, pd.DataFrame]], path: str | os.PathLike[str]
 ) -> None:
@@ -126,7 +155,8 @@ def plot_learning_curves(
     Args:
         histories: strategy -> per-fold ``history.tsv`` frames with columns
             ``epoch, train_loss, val_loss, val_bacc``: a list (legend ``fold 0``, ``fold 1``, ...)
-            or a mapping fold label -> frame (e.g. ``"1.3"`` for fold 3 of repeat 1).
+            or a mapping fold -> frame, or ``(repeat, fold)`` -> frame (one colour per repeat,
+            see :func:`run_styles`).
         path: output PNG.
     """
     if not histories:
@@ -146,9 +176,9 @@ def plot_learning_curves(
     axes = fig.subplots(2, n, squeeze=False, sharex="col")
     for j, (name, frames) in enumerate(runs.items()):
         top, bottom = axes[0, j], axes[1, j]
-        for i, (k, h) in enumerate(frames.items()):
-            color = f"C{i % 10}"
-            top.plot(h["epoch"], h["train_loss"], color=color, lw=1, label=f"fold {k}")
+        styles = run_styles(list(frames))
+        for (color, label), h in zip(styles, frames.values()):
+            top.plot(h["epoch"], h["train_loss"], color=color, lw=1, label=label)
             top.plot(h["epoch"], h["val_loss"], color=color, lw=1, ls="--")
             bottom.plot(h["epoch"], 100 * h["val_bacc"].astype(float), color=color, lw=1)
         top.set_title(str(name), fontsize=10)
@@ -156,8 +186,7 @@ def plot_learning_curves(
         if j == 0:
             top.set_ylabel("loss (— train, -- val)")
             bottom.set_ylabel("val balanced accuracy (%)")
-            if frames:
-                top.legend(fontsize=7)
+            _legend(top, styles)
     save_figure(fig, path)
 
 
@@ -166,7 +195,8 @@ def plot_gan_losses(losses: pd.DataFrame | Mapping[Any, pd.DataFrame], path: str
 
     Args:
         losses: a ``losses.tsv`` frame (column ``iteration`` plus numeric loss columns) or
-            ``{fold label: frame}`` (e.g. ``"1.3"`` for fold 3 of repeat 1).
+            ``{fold: frame}`` or ``{(repeat, fold): frame}`` (one colour per repeat, see
+            :func:`run_styles`).
         path: output PNG.
     """
     runs = {"": losses} if isinstance(losses, pd.DataFrame) else dict(losses)
@@ -188,14 +218,15 @@ def plot_gan_losses(losses: pd.DataFrame | Mapping[Any, pd.DataFrame], path: str
     nrows = math.ceil(len(cols) / ncols)
     fig = Figure(figsize=(4.0 * ncols, 2.8 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
+    styles = run_styles(list(runs))
     for ax, c in zip(axes.flat, cols):
-        for i, (key, df) in enumerate(runs.items()):
+        for (color, label), (key, df) in zip(styles, runs.items()):
             if c in df.columns:
-                ax.plot(df["iteration"], df[c], lw=0.8, color=f"C{i % 10}", label=f"fold {key}" if key != "" else None)
+                ax.plot(df["iteration"], df[c], lw=0.8, color=color, label=label if key != "" else None)
         ax.set_title(c, fontsize=10)
         ax.set_xlabel("iteration")
         if len(runs) > 1 and ax is axes.flat[0]:
-            ax.legend(fontsize=7)
+            _legend(ax, styles)
     for ax in axes.flat[len(cols):]:
         blank_axes(ax)
     save_figure(fig, path)
@@ -211,7 +242,8 @@ def plot_gan_monitor(
     should rise above chance (dotted), the neighbour ratio settle near 1.
 
     Args:
-        losses: ``{fold: losses.tsv frame}`` with the monitor's columns.
+        losses: ``{fold: losses.tsv frame}`` or ``{(repeat, fold): frame}`` with the monitor's
+            columns (one colour per repeat, see :func:`run_styles`).
         path: output PNG.
         n_classes: number of diagnoses (chance = 1 / n_classes).
     """
@@ -225,18 +257,19 @@ def plot_gan_monitor(
     }
     fig = Figure(figsize=(14.0, 3.2), layout="constrained")
     axes = fig.subplots(1, len(MONITOR_COLUMNS), squeeze=False)[0]
-    for i, (fold, df) in enumerate(losses.items()):
+    styles = run_styles(list(losses))
+    for (color, label), df in zip(styles, losses.values()):
         scored = df.dropna(subset=[c for c in MONITOR_COLUMNS if c in df.columns and c != "judge_balanced_accuracy"])
         for ax, c in zip(axes, MONITOR_COLUMNS):
             if c in scored.columns:
-                ax.plot(scored["iteration"], scored[c], marker="o", ms=3, lw=0.9, color=f"C{i % 10}", label=f"fold {fold}")
+                ax.plot(scored["iteration"], scored[c], marker="o", ms=3, lw=0.9, color=color, label=label)
     for ax, c in zip(axes, MONITOR_COLUMNS):
         ax.set_title(titles[c], fontsize=10)
         ax.set_xlabel("iteration")
     axes[0].axhline(1.0 / n_classes, color="grey", ls=":", lw=1)
     axes[0].set_ylim(0, 1.02)
     axes[3].axhline(1.0, color="grey", ls=":", lw=1)
-    axes[0].legend(fontsize=7)
+    _legend(axes[0], styles)
     save_figure(fig, path)
 
 
