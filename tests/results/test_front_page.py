@@ -88,6 +88,6 @@ def test_how_often_each_subject_was_tested_is_said(tmp_path: Path) -> None:
     one = front_page_html(table=_table().assign(n_repeats=1), **common)
     assert '<li class="warn" id="brainaug-repeats">Each subject was tested once (1 repeat of 6 folds).' in one
     assert "<code>cv.repeats</code> to 3 or more" in one
-    three = front_page_html(table=_table().assign(n_repeats=3), **common)
+    three = front_page_html(table=_table().assign(n_repeats=3, n_folds=18), **common)  # n_folds counts k * r
     assert '<li class="ok" id="brainaug-repeats">Each subject was tested 3 times (3 repeats of 6 folds)' in three
     assert "cv.repeats" not in three

@@ -178,3 +178,31 @@ def test_study_config_is_dry_runnable(tiny_run, workflow_helpers, tmp_path):
     assert run.returncode == 0, run.describe()
     counts = dict(re.findall(r"^(train_gan|train_classifier|preprocess)\s+(\d+)\s*$", run.output, flags=re.M))
     assert counts == {"preprocess": "18", "train_gan": "6", "train_classifier": "30"}, run.output[-3000:]
+
+
+def test_two_repeats_run_through_to_the_table_figures_and_front_page(tiny_run, workflow_helpers, tmp_path):
+    """cv.repeats: 2 on the tiny run's preprocessed scans: every repeated path past the splits runs.
+
+    The figures label runs by (repeat, fold) and the front page says how often each
+    subject was tested; a plan-only test (tests/workflow/test_repeats.py) reaches neither.
+    """
+    work = tmp_path / "repeated"
+    shutil.copytree(tiny_run.workdir, work, symlinks=True)  # .snakemake and file times too: no re-preprocessing
+    config = yaml.safe_load((ROOT / "tests" / "workflow" / "tiny.yaml").read_text(encoding="utf-8"))
+    config["cv"]["repeats"] = 2
+    config["strategies"] = {
+        "standard": {"synthetic_share": 0.0, "classic_augmentation": False},
+        "gan50": {"synthetic_share": 0.5, "classic_augmentation": False},
+    }
+    run = workflow_helpers.run_workflow(work, workflow_helpers.write_config(tmp_path / "repeated.yaml", config), timeout=900)
+    assert run.returncode == 0, run.describe()
+    assert "rule preprocess:" not in run.output  # the copied scans were reused
+    results = work / "results"
+    table = pd.read_csv(results / "tables" / "augmentation_comparison.csv")
+    assert table["strategy"].tolist() == ["standard", "gan50"]
+    assert (table["n_repeats"] == 2).all() and (table["n_folds"] == 2 * N_FOLDS).all()
+    page = (results / "report" / "front_page.html").read_text(encoding="utf-8")
+    assert f"Each subject was tested 2 times (2 repeats of {N_FOLDS} folds)" in page
+    assert f"{2 * N_FOLDS} GAN(s), one per repeat and fold" in page
+    for name in ("learning_curves", "gan_fidelity", "gan_losses", "strategy_comparison"):
+        assert (results / "figures" / f"{name}.png").stat().st_size > 5000

@@ -92,7 +92,8 @@ def _precision(table: pd.DataFrame) -> str:
     with three (benchmarks/README.md, "Five repeats").
     """
     repeats = int(table["n_repeats"].max()) if "n_repeats" in table.columns else 1
-    folds = int(table["n_folds"].max()) if "n_folds" in table.columns else 0
+    # The table's n_folds counts every fold of every repeat (k * r); the sentence names k.
+    folds = int(table["n_folds"].max()) // repeats if "n_folds" in table.columns else 0
     times = "once" if repeats == 1 else f"{repeats} times"
     unit = f"{repeats} repeat{'s' if repeats > 1 else ''}" + (f" of {folds} folds" if folds else "")
     tested = f"Each subject was tested {times} ({unit})"
