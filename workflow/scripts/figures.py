@@ -17,12 +17,10 @@ with workflow_step(snakemake) as log:  # noqa: F821 - injected by Snakemake
     # The declared runs only: a fold folder left from an earlier config is not one of them.
     repeated = len({r for _, r, _ in snakemake.params.runs}) > 1
 
-    def label(r, k):
-        return (r, k) if repeated else k
-
     runs = {}
     for (name, r, k), metrics, history in zip(snakemake.params.runs, snakemake.input.metrics, snakemake.input.histories):
-        runs.setdefault(name, []).append((label(r, k), metrics, history))
+        key = (r, k) if repeated else k  # a (repeat, fold) key gets its repeat's colour (figures.run_styles)
+        runs.setdefault(name, []).append((key, metrics, history))
     confusions = {
         name: sum(np.asarray(json.loads(Path(m).read_text())["test"]["confusion_matrix"]) for _, m, _ in folds)
         for name, folds in runs.items()
